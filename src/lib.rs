@@ -1,0 +1,50 @@
+//! mpkit: Python's `multiprocessing` model for C, C++ and Rust on Linux.
+//!
+//! Primitives live in shared memory and work across `fork` and between unrelated processes:
+//! a robust futex [`Mutex`](lock::RawMutex), typed shared arrays ([`SharedArray`](array::SharedArray)),
+//! named and anonymous [`Region`](shm::Region)s, and [`Process`](process::Process).
+//!
+//! Layers (dependencies point one way): `ffi` → primitives (`lock`, `array`, `process`) → `shm` →
+//! {`sync`, `sys`}. `sync` is the only module that names atomics or loom; `sys` the only one that
+//! makes system calls. Without the default `std` feature the crate is `#![no_std]` and offers the
+//! in-place primitives only.
+//!
+//! # Fork rules
+//! Objects created before `fork` are shared with the child at the same address. After `fork` in a
+//! process that has other threads, the child may only do what is async-signal-safe until it calls
+//! `_exit` or `exec`: locks held by the parent's other threads (malloc arenas excepted, which glibc
+//! resets) stay locked forever in the child. mpkit's own children end with `_exit`, never by
+//! unwinding into the parent's code. See [`process`] for the full list.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+compile_error!("mpkit supports Linux with glibc only (its robust lock joins glibc's robust list)");
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod array;
+pub mod error;
+pub mod lock;
+pub mod sync;
+pub(crate) mod sys;
+
+#[cfg(feature = "std")]
+pub mod process;
+#[cfg(feature = "std")]
+pub mod shm;
+
+#[cfg(feature = "ffi")]
+pub mod ffi;
+
+pub use array::{ArrayView, ElemType, Element};
+pub use error::Error;
+pub use lock::{Acquired, RawMutex};
+pub use sync::Deadline;
+#[cfg(feature = "std")]
+pub use array::{SharedArray, SharedValue};
+#[cfg(feature = "std")]
+pub use process::{Process, ProcessOptions};
+#[cfg(feature = "std")]
+pub use shm::Region;

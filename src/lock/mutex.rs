@@ -1,0 +1,299 @@
+//! The robust futex mutex (`mpk_mutex`).
+//!
+//! # The futex word
+//! | value                           | meaning                                                      |
+//! |---------------------------------|--------------------------------------------------------------|
+//! | `0`                             | unlocked                                                     |
+//! | `tid`                           | held by thread `tid`, nobody asleep                          |
+//! | `tid \| WAITERS`                | held by `tid`; someone may sleep, so unlock must wake        |
+//! | `OWNER_DIED [\| WAITERS]`       | unlocked by the kernel after the owner died (robust list)    |
+//! | `NOT_RECOVERABLE`               | released while inconsistent: every lock fails from now on    |
+//!
+//! `WAITERS`, `OWNER_DIED` and the TID mask are the kernel's robust-futex bits, because the kernel
+//! rewrites the word when its owner dies (see `sys::robust`). `NOT_RECOVERABLE` is `OWNER_DIED`
+//! with an all-ones TID, a TID no thread can have (PIDs stop at 2^22), so the kernel never touches it.
+//! Whether an owned lock is inconsistent lives in `state`, read and written only by the owner.
+//!
+//! Invariants: only the owner clears the TID bits (unlock) and only the kernel sets
+//! `OWNER_DIED`; a sleeper sets `WAITERS` before it sleeps, and whoever takes the lock after
+//! having slept keeps `WAITERS` set, since other sleepers may remain. Lock and unlock make no
+//! system call unless `WAITERS` is set.
+
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use crate::error::Error;
+use crate::lock::{LockError, LockResult};
+use crate::sync::{
+    AtomicU32, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Me, Ordering, RobustNode,
+    futex_wait, futex_wake, mutant, spin_hint,
+};
+
+const UNLOCKED: u32 = 0;
+const NOT_RECOVERABLE: u32 = FUTEX_OWNER_DIED | FUTEX_TID_MASK;
+
+/// `state`: the owner may trust the protected data.
+const CONSISTENT: u32 = 0;
+/// `state`: the lock was taken from a dead owner and not yet declared consistent.
+const INCONSISTENT: u32 = 1;
+
+/// Spins (word loads) before a contended locker sleeps, while the holder has no sleepers queued.
+const SPIN_LIMIT: u32 = 100;
+
+/// A robust, process-shared mutex that lives in place in any memory, shared or not.
+///
+/// 64 bytes, `#[repr(C)]`, all-zero is a valid unlocked mutex. It is not tied to the data it
+/// protects; [`SharedArray`](crate::SharedArray) pairs one with its elements.
+///
+/// If the owning thread dies (kill -9 included), the next locker, or one already asleep, gets the
+/// lock with [`Acquired::OwnerDied`] / [`LockError::OwnerDead`]; it must repair the data and call
+/// [`consistent`](Self::consistent), or the next unlock makes the mutex [`Error::NotRecoverable`]
+/// (pthread robust-mutex semantics).
+///
+/// The memory must stay mapped while any thread holds the lock, and holders must be glibc
+/// threads in one PID namespace (the kernel identifies owners by TID).
+#[repr(C)]
+pub struct RawMutex {
+    /// The futex word: see the module table.
+    word: AtomicU32,
+    /// `CONSISTENT` or `INCONSISTENT`; accessed only by the owner, ordered by `word`.
+    state: AtomicU32,
+    _reserved: [u32; 4],
+    /// Robust-list links; must sit 24 bytes after `word` (glibc's `__pthread_list_t`).
+    node: RobustNode,
+    _tail: [u64; 3],
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use static_assertions::const_assert_eq;
+    const_assert_eq!(core::mem::size_of::<RawMutex>(), 64);
+    const_assert_eq!(core::mem::align_of::<RawMutex>(), 8);
+    const_assert_eq!(core::mem::offset_of!(RawMutex, word), 0);
+    const_assert_eq!(core::mem::offset_of!(RawMutex, node), crate::sys::robust::NODE_PREV_OFFSET);
+    const_assert_eq!(core::mem::size_of::<AtomicU32>(), core::mem::size_of::<u32>());
+};
+
+/// How a lock was acquired.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[must_use = "OwnerDied means the protected data may be inconsistent"]
+pub enum Acquired {
+    /// Normally.
+    Locked,
+    /// From a dead owner: the caller holds the lock and must repair the data, then call
+    /// [`RawMutex::consistent`].
+    OwnerDied,
+}
+
+impl Default for RawMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RawMutex {
+    /// An unlocked mutex.
+    #[cfg(not(loom))]
+    pub const fn new() -> RawMutex {
+        RawMutex {
+            word: AtomicU32::new(UNLOCKED),
+            state: AtomicU32::new(CONSISTENT),
+            _reserved: [0; 4],
+            node: RobustNode::new(),
+            _tail: [0; 3],
+        }
+    }
+
+    /// An unlocked mutex.
+    #[cfg(loom)]
+    pub fn new() -> RawMutex {
+        RawMutex {
+            word: AtomicU32::new(UNLOCKED),
+            state: AtomicU32::new(CONSISTENT),
+            _reserved: [0; 4],
+            node: RobustNode::new(),
+            _tail: [0; 3],
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline`. C-style: on success the caller must
+    /// [`unlock`](Self::unlock) it; prefer [`lock`](Self::lock) and friends, which return a guard.
+    ///
+    /// Errors: `Timeout` (deadline passed), `NotRecoverable`, `State` (this thread already holds it).
+    #[inline]
+    pub fn lock_until(&self, deadline: Deadline) -> Result<Acquired, Error> {
+        let me = Me::current();
+        // SAFETY: `node` sits at the offset pinned above in this #[repr(C)] struct, and `self` is
+        // borrowed (so mapped) until this call returns, after the pending op is cleared.
+        unsafe { me.set_pending(&self.word, &self.node) };
+        // Acquire pairs with the Release swap in `unlock`: the previous owner's writes are visible.
+        let acquire = if mutant("mutex_relaxed_lock") { Ordering::Relaxed } else { Ordering::Acquire };
+        if self.word.compare_exchange(UNLOCKED, me.tid(), acquire, Ordering::Relaxed).is_ok() {
+            // SAFETY: this thread just took the lock and its node is unlinked (owners unlink before
+            // releasing); `me` is the calling thread.
+            unsafe {
+                me.enqueue(&self.word, &self.node);
+                me.clear_pending();
+            }
+            return Ok(Acquired::Locked);
+        }
+        self.lock_contended(me, deadline)
+    }
+
+    #[cold]
+    fn lock_contended(&self, me: Me, deadline: Deadline) -> Result<Acquired, Error> {
+        let tid = me.tid();
+        let acquire = if mutant("mutex_relaxed_lock") { Ordering::Relaxed } else { Ordering::Acquire };
+        let mut spins = 0;
+        // After sleeping, take the lock with WAITERS set: other sleepers may remain.
+        let mut slept = 0;
+        let result = loop {
+            let v = self.word.load(Ordering::Relaxed);
+            if v == NOT_RECOVERABLE {
+                break Err(Error::NotRecoverable);
+            }
+            let owner = v & FUTEX_TID_MASK;
+            if owner == 0 {
+                let new = tid | (v & FUTEX_WAITERS) | slept;
+                if self.word.compare_exchange(v, new, acquire, Ordering::Relaxed).is_err() {
+                    continue;
+                }
+                // SAFETY: as in the fast path: the lock is ours and the node unlinked.
+                unsafe { me.enqueue(&self.word, &self.node) };
+                if v & FUTEX_OWNER_DIED != 0 {
+                    self.state.store(INCONSISTENT, Ordering::Relaxed);
+                    break Ok(Acquired::OwnerDied);
+                }
+                break Ok(Acquired::Locked);
+            }
+            if owner == tid {
+                break Err(Error::State); // relocking would deadlock
+            }
+            if deadline.is_now() {
+                break Err(Error::Timeout);
+            }
+            if spins < SPIN_LIMIT && v & FUTEX_WAITERS == 0 {
+                spins += 1;
+                spin_hint();
+                continue;
+            }
+            let asleep = v | FUTEX_WAITERS;
+            if v != asleep
+                && self.word.compare_exchange(v, asleep, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            slept = FUTEX_WAITERS;
+            // The futex re-checks `word == asleep` atomically with queueing us, so an unlock that
+            // swapped the word after our load makes this return at once instead of sleeping.
+            if let Err(e) = futex_wait(&self.word, asleep, deadline) {
+                break Err(e);
+            }
+        };
+        // SAFETY: `me` is the calling thread.
+        unsafe { me.clear_pending() };
+        result
+    }
+
+    /// Releases the lock. Errors: `NotOwner` if the calling thread does not hold it.
+    ///
+    /// Releasing a lock taken with [`Acquired::OwnerDied`] before calling
+    /// [`consistent`](Self::consistent) makes it permanently `NotRecoverable` (and wakes every
+    /// waiter so each can see that).
+    #[inline]
+    pub fn unlock(&self) -> Result<(), Error> {
+        let me = Me::current();
+        let v = self.word.load(Ordering::Relaxed);
+        if v & FUTEX_TID_MASK != me.tid() {
+            return Err(Error::NotOwner);
+        }
+        let recoverable = self.state.load(Ordering::Relaxed) == CONSISTENT;
+        // SAFETY: this thread owns the lock and linked its node when it took it.
+        unsafe {
+            me.set_pending(&self.word, &self.node);
+            me.dequeue(&self.word, &self.node);
+        }
+        let released = if recoverable {
+            UNLOCKED
+        } else {
+            self.state.store(CONSISTENT, Ordering::Relaxed);
+            NOT_RECOVERABLE
+        };
+        // Release pairs with the Acquire CAS of the next owner (publishes the protected data).
+        let release = if mutant("mutex_relaxed_unlock") { Ordering::Relaxed } else { Ordering::Release };
+        let old = self.word.swap(released, release);
+        if !recoverable {
+            futex_wake(&self.word, i32::MAX as u32);
+        } else if old & FUTEX_WAITERS != 0 && !mutant("mutex_no_wake") {
+            futex_wake(&self.word, 1);
+        }
+        // SAFETY: `me` is the calling thread.
+        unsafe { me.clear_pending() };
+        Ok(())
+    }
+
+    /// Declares the data consistent again after [`Acquired::OwnerDied`]; the lock stays held.
+    /// Errors: `NotOwner` if the caller does not hold it, `Inval` if it is not inconsistent.
+    pub fn consistent(&self) -> Result<(), Error> {
+        if self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK != Me::current().tid() {
+            return Err(Error::NotOwner);
+        }
+        if self.state.load(Ordering::Relaxed) != INCONSISTENT {
+            return Err(Error::Inval);
+        }
+        self.state.store(CONSISTENT, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Takes the lock, blocking as long as needed.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_>> {
+        self.guard_until(Deadline::FOREVER)
+    }
+
+    /// Takes the lock if it is free now; `Failed(Timeout)` if it is not.
+    pub fn try_lock(&self) -> LockResult<MutexGuard<'_>> {
+        self.guard_until(Deadline::NOW)
+    }
+
+    /// Takes the lock, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<MutexGuard<'_>> {
+        self.guard_until(Deadline::after(timeout))
+    }
+
+    fn guard_until(&self, deadline: Deadline) -> LockResult<MutexGuard<'_>> {
+        let guard = |mutex| MutexGuard { mutex, _not_send: PhantomData };
+        match self.lock_until(deadline) {
+            Ok(Acquired::Locked) => Ok(guard(self)),
+            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDead(guard(self))),
+            Err(e) => Err(LockError::Failed(e)),
+        }
+    }
+}
+
+/// Holds a [`RawMutex`]; unlocks it when dropped. Not `Send`: the owning thread must unlock.
+#[must_use = "the lock is released when the guard is dropped"]
+#[derive(Debug)]
+pub struct MutexGuard<'a> {
+    mutex: &'a RawMutex,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl MutexGuard<'_> {
+    /// Declares the protected data repaired after [`LockError::OwnerDead`].
+    pub fn make_consistent(&self) -> Result<(), Error> {
+        self.mutex.consistent()
+    }
+}
+
+impl Drop for MutexGuard<'_> {
+    fn drop(&mut self) {
+        let unlocked = self.mutex.unlock();
+        debug_assert!(unlocked.is_ok(), "guard's thread must own the lock");
+    }
+}
+
+impl core::fmt::Debug for RawMutex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawMutex").field("word", &self.word.load(Ordering::Relaxed)).finish_non_exhaustive()
+    }
+}

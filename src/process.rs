@@ -1,0 +1,216 @@
+//! Processes: run a function in a forked child (Python's `multiprocessing.Process`, fork start).
+//!
+//! # Fork rules
+//! `fork` copies the calling thread only. What the child may do depends on the parent:
+//! - **Single-threaded parent** (no thread was ever started): anything; the child is a full copy.
+//! - **Parent with other threads**: until it calls `_exit` or `exec`, the child may only do what is
+//!   async-signal-safe, plus what mpkit documents as fork-safe: its shared-memory primitives
+//!   (mutex, arrays, and anything else that lives in a region), since they hold no process-local
+//!   locks. Locks another thread held at the fork (stdio buffers, loggers, your own mutexes) stay
+//!   locked forever in the child; glibc resets malloc, so allocation works but is not guaranteed
+//!   by POSIX. Printing with Rust's `println!` can hang the child if another thread was printing.
+//!   Best practice: start processes (and pools) early, from a single-threaded point of the
+//!   program, and pass data through mpkit objects.
+//! - Objects created before the fork are shared with the child at the same address; data created
+//!   after it must travel through mpkit (arrays, later queues and pipes).
+//! - The child always ends with `_exit(code)`: no `atexit` handlers, no stdio flush of buffers
+//!   inherited from the parent, no unwinding into the parent's frames. A Rust panic in the child
+//!   is caught and becomes exit status [`CHILD_PANIC_EXIT`] (the panic hook still prints it, which
+//!   takes the stderr lock: another reason to keep threaded parents' children simple).
+//! - mpkit registers a `pthread_atfork` child handler that clears its per-thread identity cache.
+//!   Forks that bypass glibc (raw `clone`) skip it: do not use mpkit locks in such children.
+//!
+//! # Reaping
+//! `join` (or a successful `is_alive`/`exitcode` poll) reaps the child. Dropping a handle of a
+//! process that is still running detaches it: mpkit reaps it later, the next time this process
+//! starts or drops a `Process`, so no zombie outlives the next such call.
+
+use core::time::Duration;
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::error::Error;
+use crate::sync::Deadline;
+use crate::sync::unmodelled::{AtomicI32, AtomicI64, Ordering};
+use crate::sys::proc::{self as sys, Forked};
+
+/// Exit status of a child whose function panicked (Rust's own panic status).
+pub const CHILD_PANIC_EXIT: i32 = 101;
+
+/// How to start a process.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct ProcessOptions {
+    /// Kill the child (SIGKILL) when the parent thread that started it exits, as Python's
+    /// `daemon = True` children die with their parent. Linux ties this to the forking *thread*.
+    pub daemon: bool,
+}
+
+/// A child process running a function. Methods take `&self` and may be called from any thread.
+#[derive(Debug)]
+pub struct Process {
+    pid: i32,
+    pidfd: OwnedFd,
+    /// `RUNNING`, or the exit code once reaped.
+    status: AtomicI64,
+}
+
+const RUNNING: i64 = i64::MIN;
+
+impl Process {
+    /// Forks a child that runs `f` and exits with its return value (0..=255; the kernel keeps
+    /// the low 8 bits).
+    ///
+    /// # Safety
+    /// - If this process has other threads, `f` must keep to the fork rules of this module
+    ///   (async-signal-safe work and mpkit primitives only).
+    pub unsafe fn spawn<F: FnOnce() -> i32>(f: F) -> Result<Process, Error> {
+        // SAFETY: forwarded caller duty.
+        unsafe { Process::spawn_with(&ProcessOptions::default(), f) }
+    }
+
+    /// [`spawn`](Self::spawn) with options.
+    ///
+    /// # Safety
+    /// - As for [`spawn`](Self::spawn).
+    pub unsafe fn spawn_with<F: FnOnce() -> i32>(opts: &ProcessOptions, f: F) -> Result<Process, Error> {
+        reap_detached();
+        let parent = std::process::id();
+        // SAFETY: the child below runs `f` under the caller's promise, then `_exit`s.
+        match unsafe { sys::fork() }? {
+            Forked::Child => {
+                if opts.daemon && !sys::die_with_parent(parent) {
+                    sys::exit_now(1);
+                }
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(CHILD_PANIC_EXIT);
+                sys::exit_now(code)
+            }
+            Forked::Parent(pid) => match sys::pidfd_open(pid) {
+                Ok(pidfd) => Ok(Process { pid, pidfd, status: AtomicI64::new(RUNNING) }),
+                Err(e) => {
+                    // Without a pidfd we cannot manage the child: do not leave it behind.
+                    sys::kill_and_reap(pid);
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for the child to exit and returns its exit code (`-N` if signal N killed it).
+    pub fn join(&self) -> Result<i32, Error> {
+        self.join_until(Deadline::FOREVER)
+    }
+
+    /// As [`join`](Self::join), waiting at most `timeout`; `Timeout` if it still runs.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<i32, Error> {
+        self.join_until(Deadline::after(timeout))
+    }
+
+    /// As [`join`](Self::join), until `deadline`.
+    pub fn join_until(&self, deadline: Deadline) -> Result<i32, Error> {
+        if deadline == Deadline::FOREVER {
+            return self.reap(true).map(|c| c.expect("a blocking wait returns a status"));
+        }
+        loop {
+            if let Some(code) = self.reap(false)? {
+                return Ok(code);
+            }
+            match deadline.remaining() {
+                None => return Err(Error::Timeout),
+                Some(left) => {
+                    sys::poll_readable(&self.pidfd, left)?;
+                }
+            }
+        }
+    }
+
+    /// Whether the child is still running (reaps it if it has exited).
+    pub fn is_alive(&self) -> bool {
+        matches!(self.reap(false), Ok(None))
+    }
+
+    /// The exit code once the child has exited (`-N` if signal N killed it), `None` while it runs.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.reap(false).ok().flatten()
+    }
+
+    /// Sends `SIGTERM` (Python's `terminate`). No-op once the child has exited.
+    pub fn terminate(&self) -> Result<(), Error> {
+        self.signal(false)
+    }
+
+    /// Sends `SIGKILL` (Python's `kill`). No-op once the child has exited.
+    pub fn kill(&self) -> Result<(), Error> {
+        self.signal(true)
+    }
+
+    fn signal(&self, kill: bool) -> Result<(), Error> {
+        if self.status.load(Ordering::Acquire) != RUNNING {
+            return Ok(());
+        }
+        sys::pidfd_signal(&self.pidfd, kill)
+    }
+
+    /// A pollable descriptor that becomes readable when the child exits (Python's `sentinel`).
+    pub fn sentinel(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// The exit code if known, reaping the child if it has exited (blocking if `block`).
+    fn reap(&self, block: bool) -> Result<Option<i32>, Error> {
+        let known = self.status.load(Ordering::Acquire);
+        if known != RUNNING {
+            return Ok(Some(known as i32));
+        }
+        match sys::wait_pidfd(&self.pidfd, block) {
+            Ok(Some(code)) => {
+                // Release pairs with the Acquire loads above in other threads.
+                self.status.store(code as i64, Ordering::Release);
+                Ok(Some(code))
+            }
+            Ok(None) => Ok(None),
+            // Another thread reaped it between our load and our wait.
+            Err(Error::Sys(libc::ECHILD)) if self.status.load(Ordering::Acquire) != RUNNING => {
+                Ok(Some(self.status.load(Ordering::Acquire) as i32))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.reap(false), Ok(None)) {
+            detach(self.pid);
+        }
+        reap_detached();
+    }
+}
+
+/// Number of CPUs this process may run on (at least 1).
+pub fn cpu_count() -> usize {
+    sys::cpu_count()
+}
+
+/// Children dropped while running, reaped later. Lock-free so that it is safe in a forked child
+/// (which inherits the parent's entries: they are not its children, and `reap_nohang` drops them).
+static DETACHED: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+
+fn detach(pid: i32) {
+    // If every slot is taken the child stays a zombie until this process exits; 64 children
+    // dropped while running and still running is far outside normal use.
+    let _ = DETACHED.iter().any(|slot| slot.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+}
+
+fn reap_detached() {
+    for slot in &DETACHED {
+        let pid = slot.load(Ordering::Acquire);
+        if pid != 0 && sys::reap_nohang(pid) {
+            let _ = slot.compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+}

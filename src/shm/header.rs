@@ -1,0 +1,106 @@
+//! The header every mpkit region starts with.
+//!
+//! The creator writes the fields with `state = INITIALIZING`, builds the object in place, then
+//! Release-stores `READY`; an opener Acquire-loads `state` and validates everything else before
+//! it touches the object. No field holds a pointer.
+
+use crate::error::Error;
+use crate::sync::{AtomicU32, Ordering};
+
+/// `b"MPKITSHM"` read as a little-endian u64.
+const MAGIC: u64 = u64::from_le_bytes(*b"MPKITSHM");
+/// Bumped whenever a shared layout changes; objects of another version are refused.
+pub const ABI_VERSION: u32 = 1;
+/// Bytes before the payload: the header, padded to a cache line.
+pub const HEADER_LEN: usize = 64;
+
+const INITIALIZING: u32 = 1;
+const READY: u32 = 2;
+
+/// What a region holds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Kind {
+    /// Untyped bytes (`mpk_shm_*`).
+    Raw = 1,
+    /// One [`RawMutex`](crate::RawMutex) (`mpk_mutex_create`).
+    Mutex = 2,
+    /// A typed array with its lock (`mpk_array_*`, [`SharedArray`](crate::SharedArray)).
+    Array = 3,
+}
+
+/// The first [`HEADER_LEN`] bytes of a region.
+#[repr(C)]
+pub(crate) struct Header {
+    magic: u64,
+    abi_version: u32,
+    kind: u32,
+    /// 0 (nothing written yet), `INITIALIZING`, `READY`.
+    state: AtomicU32,
+    header_len: u32,
+    /// Length of the whole region in bytes, header included.
+    len: u64,
+    /// Kind-specific layout parameters (array: element type and count), checked by openers.
+    layout: [u64; 4],
+}
+
+#[cfg(not(loom))]
+static_assertions::const_assert_eq!(core::mem::size_of::<Header>(), HEADER_LEN);
+
+/// What `Header::check` found.
+pub(crate) enum Check {
+    /// Valid and READY: kind and layout.
+    Ready(Kind, [u64; 4]),
+    /// Not yet written, or still being initialised: look again a little later.
+    NotYet,
+}
+
+impl Header {
+    /// A header for a region under construction.
+    pub(crate) fn new(kind: Kind, len: u64, layout: [u64; 4]) -> Header {
+        Header {
+            magic: MAGIC,
+            abi_version: ABI_VERSION,
+            kind: kind as u32,
+            state: AtomicU32::new(INITIALIZING),
+            header_len: HEADER_LEN as u32,
+            len,
+            layout,
+        }
+    }
+
+    /// Publishes the object built after the header.
+    pub(crate) fn set_ready(&self) {
+        // Release pairs with the Acquire load in `check`: the object's bytes are visible to openers.
+        self.state.store(READY, Ordering::Release);
+    }
+
+    /// Validates a header found in a mapping of `mapped_len` bytes. Until `settled` (the creator
+    /// has had its time), a header that is not READY yet is `NotYet`; after that it is invalid.
+    pub(crate) fn check(&self, mapped_len: u64, settled: bool) -> Result<Check, Error> {
+        // Acquire pairs with `set_ready`: once READY is seen, every other field and the object are.
+        let state = self.state.load(Ordering::Acquire);
+        if state != READY && !settled {
+            return Ok(Check::NotYet);
+        }
+        if self.magic != MAGIC {
+            return Err(Error::BadObject);
+        }
+        if self.abi_version != ABI_VERSION {
+            return Err(Error::Version);
+        }
+        if state != READY {
+            return Err(Error::BadObject); // its creator died while building it
+        }
+        let kind = match self.kind {
+            1 => Kind::Raw,
+            2 => Kind::Mutex,
+            3 => Kind::Array,
+            _ => return Err(Error::BadObject),
+        };
+        if self.header_len as usize != HEADER_LEN || self.len != mapped_len {
+            return Err(Error::BadObject);
+        }
+        Ok(Check::Ready(kind, self.layout))
+    }
+}

@@ -1,0 +1,219 @@
+//! Shared memory regions: one `MAP_SHARED` mapping that starts with a validated [`Header`].
+//!
+//! Anonymous regions are memfd files mapped shared: a child of `fork` inherits the mapping at the
+//! same address. Named regions are POSIX shared-memory objects (`/dev/shm/<name>`) that unrelated
+//! processes attach to by name. Either way pages are allocated when first touched, so a large
+//! region costs nothing until used. Nothing inside a region holds a pointer.
+
+mod header;
+
+use core::ptr::NonNull;
+use std::boxed::Box;
+
+pub(crate) use header::Header;
+pub use header::{ABI_VERSION, HEADER_LEN, Kind};
+
+use crate::error::Error;
+use crate::sys::mman;
+use header::Check;
+
+/// How long an opener waits for a creator that is still building a named object.
+const OPEN_SETTLE_NS: u64 = 1_000_000_000;
+
+/// One shared mapping: header + payload. Unmapped on drop.
+///
+/// A region made by [`create_named`](Self::create_named) removes its name when the creating
+/// process drops it, unless [`persist`](Self::persist) was called (handles inherited by children
+/// never remove the name).
+pub struct Region {
+    base: NonNull<u8>,
+    len: usize,
+    kind: Kind,
+    layout: [u64; 4],
+    name: Option<Box<str>>,
+    /// Process that removes the name on drop (the creator), if any.
+    unlink_by: Option<u32>,
+}
+
+// SAFETY: a Region hands out only raw pointers into the mapping; the mapping itself is valid from
+// any thread until drop, and the objects inside synchronise their own accesses.
+unsafe impl Send for Region {}
+// SAFETY: as above; &Region gives no access to the bytes except through raw pointers.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// An anonymous region of `size` zero bytes, shared with children forked after this call.
+    pub fn new(size: usize) -> Result<Region, Error> {
+        Region::build(Kind::Raw, [size as u64, 0, 0, 0], size, None, |_| {})
+    }
+
+    /// Creates the named region `name` (`"/name"` or `"name"`, no other `/`) of `size` zero
+    /// bytes. `Exists` if the name is taken.
+    pub fn create_named(name: &str, size: usize) -> Result<Region, Error> {
+        Region::build(Kind::Raw, [size as u64, 0, 0, 0], size, Some(name), |_| {})
+    }
+
+    /// Attaches to the named region `name`, validating its header. `NotFound`, `BadObject`
+    /// (foreign, truncated, or another kind of mpkit object), `Version`.
+    pub fn open_named(name: &str) -> Result<Region, Error> {
+        let r = Region::attach(name, Kind::Raw)?;
+        if r.layout[0] != r.payload_len() as u64 {
+            return Err(Error::BadObject);
+        }
+        Ok(r)
+    }
+
+    /// Removes the name `name`; processes that have it mapped keep their mappings.
+    pub fn unlink(name: &str) -> Result<(), Error> {
+        mman::shm_unlink(name)
+    }
+
+    /// Keeps the name after this handle is dropped (then [`unlink`](Self::unlink) removes it).
+    pub fn persist(&mut self) {
+        self.unlink_by = None;
+    }
+
+    /// Start of the payload (after the header), 64-byte aligned.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.payload().as_ptr()
+    }
+
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.payload_len()
+    }
+
+    /// Always false: regions have at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The name, for named regions.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// What the region holds.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(crate) fn layout(&self) -> [u64; 4] {
+        self.layout
+    }
+
+    pub(crate) fn payload(&self) -> NonNull<u8> {
+        // SAFETY: every region is at least HEADER_LEN + 1 bytes long (checked at build/attach).
+        unsafe { self.base.add(HEADER_LEN) }
+    }
+
+    pub(crate) fn payload_len(&self) -> usize {
+        self.len - HEADER_LEN
+    }
+
+    /// Maps a new region, lets `init` build the object in the (zeroed) payload, then publishes it.
+    pub(crate) fn build(
+        kind: Kind,
+        layout: [u64; 4],
+        payload_len: usize,
+        name: Option<&str>,
+        init: impl FnOnce(NonNull<u8>),
+    ) -> Result<Region, Error> {
+        if payload_len == 0 {
+            return Err(Error::Inval);
+        }
+        let len = payload_len.checked_add(HEADER_LEN).filter(|&l| l <= isize::MAX as usize).ok_or(Error::Inval)?;
+        let fd = match name {
+            Some(name) => mman::shm_create(name, len as u64)?,
+            None => mman::memfd(kind_label(kind), len as u64)?,
+        };
+        let base = match mman::map_shared(&fd, len) {
+            Ok(base) => base,
+            Err(e) => {
+                if let Some(name) = name {
+                    let _ = mman::shm_unlink(name);
+                }
+                return Err(e);
+            }
+        };
+        let header = base.cast::<Header>();
+        // SAFETY: the mapping is fresh, page-aligned and at least HEADER_LEN bytes; nobody else can
+        // read the header before it exists (openers treat an all-zero header as "not yet").
+        unsafe { header.write(Header::new(kind, len as u64, layout)) };
+        let region = Region {
+            base,
+            len,
+            kind,
+            layout,
+            name: name.map(Box::from),
+            unlink_by: name.map(|_| std::process::id()),
+        };
+        init(region.payload());
+        // SAFETY: the header was written above and the mapping lives as long as `region`.
+        unsafe { header.as_ref() }.set_ready();
+        Ok(region)
+    }
+
+    /// Maps the named region `name` and validates that it is a READY object of `kind`.
+    pub(crate) fn attach(name: &str, kind: Kind) -> Result<Region, Error> {
+        let (fd, _) = mman::shm_open(name)?;
+        let start = crate::sys::time::monotonic_ns();
+        loop {
+            let settled = crate::sys::time::monotonic_ns() - start > OPEN_SETTLE_NS;
+            let size = mman::size_of_fd(&fd)?;
+            if size <= HEADER_LEN as u64 || size > isize::MAX as u64 {
+                if !settled {
+                    std::thread::sleep(core::time::Duration::from_millis(1));
+                    continue;
+                }
+                return Err(Error::BadObject);
+            }
+            let len = size as usize;
+            let base = mman::map_shared(&fd, len)?;
+            let mut region = Region { base, len, kind, layout: [0; 4], name: Some(Box::from(name)), unlink_by: None };
+            // SAFETY: the mapping is at least HEADER_LEN bytes and lives as long as `region`.
+            let found = unsafe { base.cast::<Header>().as_ref() }.check(size, settled)?;
+            match found {
+                Check::Ready(k, layout) if k == kind => {
+                    region.layout = layout;
+                    return Ok(region);
+                }
+                Check::Ready(..) => return Err(Error::BadObject),
+                Check::NotYet => {
+                    drop(region);
+                    std::thread::sleep(core::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+fn kind_label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Raw => "mpkit-shm",
+        Kind::Mutex => "mpkit-mutex",
+        Kind::Array => "mpkit-array",
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: base/len are the mapping this Region made or attached, used by nobody after drop.
+        unsafe { mman::unmap(self.base, self.len) };
+        if let (Some(name), Some(pid)) = (&self.name, self.unlink_by) {
+            if pid == std::process::id() {
+                let _ = mman::shm_unlink(name);
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for Region {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Region")
+            .field("kind", &self.kind)
+            .field("len", &self.payload_len())
+            .field("name", &self.name)
+            .finish()
+    }
+}

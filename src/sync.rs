@@ -1,0 +1,419 @@
+//! The only module that names `core::sync::atomic`, `UnsafeCell`, spin hints or loom.
+//!
+//! Algorithms (`lock/`, later the rings) take atomics, futex wait/wake, deadlines and the
+//! robust-list hooks from here. Under `cfg(loom)` each is a model: the futex is a table of waiters
+//! behind a loom `Mutex` + `Condvar` with the value checked under the table lock, so a lost wake-up
+//! shows as a loom deadlock; the robust list records held locks per thread, and
+//! [`loom_model::die`] replays the kernel's owner-death cleanup.
+#![allow(clippy::disallowed_types)]
+
+use core::time::Duration;
+
+use crate::error::Error;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicU32, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
+
+/// Real atomics even under loom: process bookkeeping (statics, handles) that no model covers.
+pub(crate) mod unmodelled {
+    pub(crate) use core::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+}
+
+/// Futex word bit: some thread may sleep on the word (kernel ABI, `FUTEX_WAITERS`).
+pub(crate) const FUTEX_WAITERS: u32 = 0x8000_0000;
+/// Futex word bit: the owner died holding the lock (kernel ABI, `FUTEX_OWNER_DIED`).
+pub(crate) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+/// Futex word bits that hold the owner's TID (kernel ABI, `FUTEX_TID_MASK`).
+pub(crate) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+
+/// A busy-wait hint. Under loom, a yield, so that spinning models make progress.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Whether the loom mutation `name` is switched on (`MPK_MUTANT=name`). Always false outside loom:
+/// mutations exist only to prove that a loom model can fail.
+#[inline(always)]
+pub(crate) fn mutant(name: &str) -> bool {
+    #[cfg(loom)]
+    {
+        std::env::var("MPK_MUTANT").is_ok_and(|m| m == name)
+    }
+    #[cfg(not(loom))]
+    {
+        let _ = name;
+        false
+    }
+}
+
+/// A point in time after which a blocking call gives up. Built from a C `timeout_ms` or a Rust
+/// `Duration`; `FOREVER` never expires and `NOW` is already expired (a non-blocking try).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// `CLOCK_MONOTONIC` nanoseconds; `u64::MAX` is never, 0 is already.
+    at_ns: u64,
+}
+
+impl Deadline {
+    /// Never expires.
+    pub const FOREVER: Deadline = Deadline { at_ns: u64::MAX };
+    /// Already expired: try once, never block.
+    pub const NOW: Deadline = Deadline { at_ns: 0 };
+
+    /// `d` from now.
+    pub fn after(d: Duration) -> Deadline {
+        if d.is_zero() {
+            return Deadline::NOW;
+        }
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Deadline { at_ns: now_ns().saturating_add(ns).min(u64::MAX - 1).max(1) }
+    }
+
+    /// From the C convention: `-1` (`MPK_FOREVER`) blocks, `0` (`MPK_NOWAIT`) never blocks,
+    /// `n > 0` waits at most `n` ms. Other negative values are invalid.
+    pub fn from_timeout_ms(ms: i64) -> Result<Deadline, Error> {
+        match ms {
+            -1 => Ok(Deadline::FOREVER),
+            0 => Ok(Deadline::NOW),
+            ms if ms > 0 => Ok(Deadline::after(Duration::from_millis(ms as u64))),
+            _ => Err(Error::Inval),
+        }
+    }
+
+    /// True for `NOW`: the caller must not block at all.
+    #[inline]
+    pub fn is_now(self) -> bool {
+        self.at_ns == 0
+    }
+
+    /// Time left: `None` once expired, `Some(None)` for `FOREVER`.
+    pub fn remaining(self) -> Option<Option<Duration>> {
+        match self.at_ns {
+            u64::MAX => Some(None),
+            0 => None,
+            at => {
+                let now = now_ns();
+                (at > now).then(|| Some(Duration::from_nanos(at - now)))
+            }
+        }
+    }
+}
+
+#[cfg(not(loom))]
+fn now_ns() -> u64 {
+    crate::sys::time::monotonic_ns()
+}
+#[cfg(loom)]
+fn now_ns() -> u64 {
+    1 // Models have no clock: a timed wait expires at once (see `futex_wait`).
+}
+
+/// Sleeps while `*word == expected`, until woken or `deadline`.
+///
+/// `Ok(())` means "re-check your condition" (woken, value changed, interrupted, spurious).
+/// `Err(Error::Timeout)` once the deadline has passed.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<(), Error> {
+    match deadline.remaining() {
+        None => Err(Error::Timeout),
+        Some(timeout) => crate::sys::futex::wait(word, expected, timeout),
+    }
+}
+
+/// Wakes at most `n` threads sleeping on `word` (in any process).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
+    crate::sys::futex::wake(word, n)
+}
+
+#[cfg(loom)]
+pub(crate) use loom_model::{futex_wait, futex_wake};
+
+/// The `{prev, next}` node a robust lock links into its owner's robust list (glibc's
+/// `__pthread_list_t`). Plain words, never loom-tracked: only the owning thread and the kernel use them.
+#[repr(C)]
+pub(crate) struct RobustNode {
+    prev: core::cell::UnsafeCell<usize>,
+    next: core::cell::UnsafeCell<usize>,
+}
+
+// SAFETY: a node is read and written only by the thread that holds the enclosing lock (the lock's
+// Acquire/Release orders one owner's accesses before the next owner's) and by the kernel when that
+// thread dies.
+unsafe impl Sync for RobustNode {}
+// SAFETY: as above; a node holds plain integers.
+unsafe impl Send for RobustNode {}
+
+impl RobustNode {
+    /// An unlinked node.
+    pub(crate) const fn new() -> RobustNode {
+        RobustNode { prev: core::cell::UnsafeCell::new(0), next: core::cell::UnsafeCell::new(0) }
+    }
+}
+
+/// The calling thread as a lock owner: its TID, and access to its robust list.
+#[derive(Copy, Clone)]
+pub(crate) struct Me {
+    #[cfg(not(loom))]
+    id: crate::sys::robust::ThreadIdentity,
+    #[cfg(loom)]
+    tid: u32,
+}
+
+impl Me {
+    /// The calling thread.
+    #[inline]
+    pub(crate) fn current() -> Me {
+        #[cfg(not(loom))]
+        {
+            Me { id: crate::sys::robust::ThreadIdentity::current() }
+        }
+        #[cfg(loom)]
+        {
+            Me { tid: loom_model::tid() }
+        }
+    }
+
+    /// The TID a futex word holds while this thread owns it (never 0, within `FUTEX_TID_MASK`).
+    #[inline]
+    pub(crate) fn tid(self) -> u32 {
+        #[cfg(not(loom))]
+        {
+            self.id.tid
+        }
+        #[cfg(loom)]
+        {
+            self.tid
+        }
+    }
+
+    /// Marks the lock at `word` as this thread's operation in progress (`list_op_pending`).
+    ///
+    /// # Safety
+    /// - `node` sits `NODE_NEXT_OFFSET - 8` bytes after `word` in the same `#[repr(C)]` lock,
+    ///   which stays mapped until `clear_pending`.
+    /// - `self` is the calling thread.
+    #[inline]
+    pub(crate) unsafe fn set_pending(self, word: &AtomicU32, node: &RobustNode) {
+        #[cfg(not(loom))]
+        {
+            debug_node(word, node);
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.id.set_pending(node.next.get()) }
+        }
+        #[cfg(loom)]
+        {
+            let _ = node;
+            loom_model::set_pending(word);
+        }
+    }
+
+    /// Clears `list_op_pending`.
+    ///
+    /// # Safety
+    /// - `self` is the calling thread.
+    #[inline]
+    pub(crate) unsafe fn clear_pending(self) {
+        #[cfg(not(loom))]
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            self.id.clear_pending()
+        }
+        #[cfg(loom)]
+        loom_model::clear_pending();
+    }
+
+    /// Links the lock at `word` into this thread's robust list.
+    ///
+    /// # Safety
+    /// - The calling thread (`self`) has just acquired the lock at `word`; `node` is its node,
+    ///   laid out as for `set_pending` and not linked anywhere.
+    #[inline]
+    pub(crate) unsafe fn enqueue(self, word: &AtomicU32, node: &RobustNode) {
+        #[cfg(not(loom))]
+        {
+            debug_node(word, node);
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.id.enqueue(node.next.get()) }
+        }
+        #[cfg(loom)]
+        {
+            let _ = node;
+            loom_model::hold(word);
+        }
+    }
+
+    /// Unlinks the lock at `word` from this thread's robust list.
+    ///
+    /// # Safety
+    /// - The calling thread (`self`) owns the lock and linked it with `enqueue`.
+    #[inline]
+    pub(crate) unsafe fn dequeue(self, word: &AtomicU32, node: &RobustNode) {
+        #[cfg(not(loom))]
+        {
+            debug_node(word, node);
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.id.dequeue(node.next.get()) }
+        }
+        #[cfg(loom)]
+        {
+            let _ = node;
+            loom_model::release(word);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+#[inline(always)]
+fn debug_node(word: &AtomicU32, node: &RobustNode) {
+    debug_assert_eq!(
+        node.next.get() as usize - word as *const AtomicU32 as usize,
+        crate::sys::robust::NODE_NEXT_OFFSET,
+        "robust node must sit where the kernel's futex_offset expects it"
+    );
+    debug_assert_eq!(
+        node.prev.get() as usize - word as *const AtomicU32 as usize,
+        crate::sys::robust::NODE_PREV_OFFSET
+    );
+}
+
+/// loom models of the kernel services: futex wait/wake, thread ids, the robust list.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_model {
+    use super::{AtomicU32, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Ordering};
+    use crate::error::Error;
+    use loom::sync::{Condvar, Mutex};
+    use std::cell::{Cell, RefCell};
+    use std::vec::Vec;
+
+    struct Waiter {
+        addr: usize,
+        id: u64,
+        woken: bool,
+    }
+
+    #[derive(Default)]
+    struct Table {
+        waiters: Vec<Waiter>,
+        next_id: u64,
+    }
+
+    loom::lazy_static! {
+        static ref TABLE: Mutex<Table> = Mutex::new(Table::default());
+        static ref WOKEN: Condvar = Condvar::new();
+    }
+
+    /// FUTEX_WAIT: the value check and the enqueue happen under the table lock, as the kernel
+    /// does them under the hash-bucket lock. A timed wait times out at once (models have no clock).
+    pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<(), Error> {
+        let addr = word as *const AtomicU32 as usize;
+        let mut t = TABLE.lock().unwrap();
+        if word.load(Ordering::SeqCst) != expected {
+            return Ok(());
+        }
+        if deadline != Deadline::FOREVER {
+            return Err(Error::Timeout);
+        }
+        let id = t.next_id;
+        t.next_id += 1;
+        t.waiters.push(Waiter { addr, id, woken: false });
+        loop {
+            t = WOKEN.wait(t).unwrap();
+            let i = t.waiters.iter().position(|w| w.id == id).expect("waiter vanished");
+            if t.waiters[i].woken {
+                t.waiters.remove(i);
+                return Ok(());
+            }
+        }
+    }
+
+    /// FUTEX_WAKE: marks up to `n` sleepers on `word` woken.
+    pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
+        let addr = word as *const AtomicU32 as usize;
+        let mut t = TABLE.lock().unwrap();
+        let mut woken = 0;
+        for w in t.waiters.iter_mut().filter(|w| w.addr == addr && !w.woken) {
+            if woken == n as usize {
+                break;
+            }
+            w.woken = true;
+            woken += 1;
+        }
+        if woken > 0 {
+            WOKEN.notify_all();
+        }
+        woken
+    }
+
+    loom::thread_local! {
+        static TID: Cell<u32> = Cell::new(0);
+        static HELD: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+        static PENDING: Cell<usize> = Cell::new(0);
+    }
+
+    pub(crate) fn tid() -> u32 {
+        // Not loom-tracked on purpose: allocating ids must not add interleavings to the model.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        TID.with(|t| {
+            if t.get() == 0 {
+                t.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & FUTEX_TID_MASK);
+            }
+            t.get()
+        })
+    }
+
+    pub(crate) fn set_pending(word: &AtomicU32) {
+        PENDING.with(|p| p.set(word as *const AtomicU32 as usize));
+    }
+    pub(crate) fn clear_pending() {
+        PENDING.with(|p| p.set(0));
+    }
+    pub(crate) fn hold(word: &AtomicU32) {
+        HELD.with(|h| h.borrow_mut().push(word as *const AtomicU32 as usize));
+    }
+    pub(crate) fn release(word: &AtomicU32) {
+        let addr = word as *const AtomicU32 as usize;
+        HELD.with(|h| h.borrow_mut().retain(|&a| a != addr));
+    }
+
+    /// The kernel's exit-time cleanup (`exit_robust_list` → `handle_futex_death`) for the calling
+    /// model thread, which must do nothing with mpkit afterwards: every lock it holds gets
+    /// `FUTEX_OWNER_DIED` and one waiter is woken; a pending operation on a free word passes a
+    /// wake-up on.
+    pub fn die() {
+        let me = tid();
+        let held: Vec<usize> = HELD.with(|h| h.borrow_mut().drain(..).collect());
+        let pending = PENDING.with(|p| p.replace(0));
+        for addr in held.iter().copied().chain((pending != 0 && !held.contains(&pending)).then_some(pending)) {
+            // SAFETY (model only): the address came from a live `&AtomicU32` of a lock this thread
+            // held or was operating on, which the model keeps alive until its threads are joined.
+            let word = unsafe { &*(addr as *const AtomicU32) };
+            loop {
+                let v = word.load(Ordering::SeqCst);
+                if addr == pending && v & FUTEX_TID_MASK == 0 {
+                    futex_wake(word, 1);
+                    break;
+                }
+                if v & FUTEX_TID_MASK != me {
+                    break;
+                }
+                let dead = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+                if word.compare_exchange(v, dead, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                    if v & FUTEX_WAITERS != 0 {
+                        futex_wake(word, 1);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Processes: fork, pidfd, waitid, signals, `_exit`, CPU count.
+
+use core::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+use crate::error::Error;
+
+/// Which side of a fork we are on.
+pub(crate) enum Forked {
+    Child,
+    Parent(i32),
+}
+
+/// `fork()` through glibc, so that its fork handlers (and ours) run.
+///
+/// # Safety
+/// - In the child, if the parent had other threads, only async-signal-safe work may happen
+///   until `_exit` or `exec` (see the crate's fork rules).
+pub(crate) unsafe fn fork() -> Result<Forked, Error> {
+    // SAFETY: forwarded caller duty about what the child does.
+    match unsafe { libc::fork() } {
+        -1 => Err(Error::from_errno(Errno::from_raw_os_error(last_errno()))),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+fn last_errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Ends the calling process at once: no atexit handlers, no stdio flush, no unwinding.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and takes no pointers.
+    unsafe { libc::_exit(code) }
+}
+
+/// A pidfd for our child `pid` (which cannot be recycled before we reap it).
+pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Error> {
+    let pid = Pid::from_raw(pid).ok_or(Error::Inval)?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+/// How a child ended, as Python's `exitcode`: its exit status, or `-N` if signal N killed it.
+pub(crate) fn wait_pidfd(pidfd: impl AsFd, block: bool) -> Result<Option<i32>, Error> {
+    let mut opts = WaitIdOptions::EXITED;
+    if !block {
+        opts |= WaitIdOptions::NOHANG;
+    }
+    loop {
+        match rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), opts) {
+            Ok(None) => return Ok(None),
+            Ok(Some(st)) => {
+                if let Some(sig) = st.terminating_signal() {
+                    return Ok(Some(-sig));
+                }
+                return Ok(Some(st.exit_status().unwrap_or(0)));
+            }
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::from_errno(e)),
+        }
+    }
+}
+
+/// Waits until `fd` is readable (a pidfd: the process has exited), at most `timeout`.
+/// Returns whether it is readable.
+pub(crate) fn poll_readable(fd: impl AsFd, timeout: Option<Duration>) -> Result<bool, Error> {
+    let ts = timeout.map(|d| rustix::time::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as _ });
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    match poll(&mut fds, ts.as_ref()) {
+        Ok(n) => Ok(n > 0),
+        Err(Errno::INTR) => Ok(false),
+        Err(e) => Err(Error::from_errno(e)),
+    }
+}
+
+/// Sends `SIGTERM` (`kill == false`) or `SIGKILL` through a pidfd. A process that already exited
+/// is not an error.
+pub(crate) fn pidfd_signal(pidfd: impl AsFd, kill: bool) -> Result<(), Error> {
+    let sig = if kill { Signal::KILL } else { Signal::TERM };
+    match rustix::process::pidfd_send_signal(pidfd, sig) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
+        Err(e) => Err(Error::from_errno(e)),
+    }
+}
+
+/// Reaps child `pid` if it has exited; true once it is gone (reaped now, or not our child).
+pub(crate) fn reap_nohang(pid: i32) -> bool {
+    let Some(pid) = Pid::from_raw(pid) else { return true };
+    !matches!(rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG), Ok(None))
+}
+
+/// SIGKILLs our child `pid` and waits for it (used when it cannot be managed).
+pub(crate) fn kill_and_reap(pid: i32) {
+    if let Some(p) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
+    }
+}
+
+/// Asks for SIGKILL when the thread that forked us exits, and checks that the parent still exists.
+/// Returns false if the parent `parent` is already gone.
+pub(crate) fn die_with_parent(parent: u32) -> bool {
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() as u32 == parent)
+}
+
+/// CPUs this process may run on.
+pub(crate) fn cpu_count() -> usize {
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count().max(1) as usize)
+}

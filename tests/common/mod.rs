@@ -1,0 +1,45 @@
+//! Helpers shared by the cross-process tests: children with a watchdog, bounded waits.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use mpkit::Process;
+
+/// Upper bound for any wait in a test: generous, since CI machines are shared and slow.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Forks a child running `f`. The child gets an `alarm` watchdog so it can never outlive a hung
+/// test, and writes nothing through std I/O.
+pub fn child(f: impl FnOnce() -> i32) -> Process {
+    // SAFETY: test processes may have harness threads; the children below only touch mpkit
+    // primitives, atomics and raw syscalls before they `_exit`.
+    unsafe {
+        Process::spawn(move || {
+            libc::alarm(PATIENCE.as_secs() as u32);
+            f()
+        })
+    }
+    .expect("fork")
+}
+
+/// Joins `p` (bounded) and returns its exit code.
+pub fn join(p: &Process) -> i32 {
+    p.join_timeout(PATIENCE).expect("child did not finish in time")
+}
+
+/// Polls `cond` until it holds; panics after `PATIENCE`.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A word in shared memory that processes use to signal progress to each other.
+pub fn flag(region: &mpkit::Region, index: usize) -> &std::sync::atomic::AtomicU32 {
+    assert!((index + 1) * 4 <= 1024, "flags live in the first KiB");
+    // SAFETY: the region is at least 1 KiB, page-aligned, zero-initialised and lives as long as
+    // the returned reference; AtomicU32 accepts any bit pattern.
+    unsafe { &*(region.as_ptr().add(index * 4) as *const std::sync::atomic::AtomicU32) }
+}
