@@ -332,6 +332,11 @@ mod owned {
             Ok(AnyArray { region, ty, len })
         }
 
+        /// Keeps the name of a named array after this handle is dropped (see [`Region::persist`]).
+        pub fn persist(&mut self) {
+            self.region.persist();
+        }
+
         /// The element type.
         pub fn elem_type(&self) -> ElemType {
             self.ty

@@ -69,6 +69,11 @@ impl Header {
         }
     }
 
+    /// The region length this header claims (validated by `check`).
+    pub(crate) fn claimed_len(&self) -> u64 {
+        self.len
+    }
+
     /// Publishes the object built after the header.
     pub(crate) fn set_ready(&self) {
         // Release pairs with the Acquire load in `check`: the object's bytes are visible to openers.

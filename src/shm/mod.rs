@@ -111,6 +111,39 @@ impl Region {
         self.len - HEADER_LEN
     }
 
+    /// Gives up this handle without unmapping; returns the payload. [`from_payload`](Self::from_payload)
+    /// takes it back. Only for anonymous regions (a named one would leak its name).
+    pub(crate) fn into_raw(self) -> NonNull<u8> {
+        debug_assert!(self.name.is_none());
+        let payload = self.payload();
+        core::mem::forget(self);
+        payload
+    }
+
+    /// Takes back a region given up with [`into_raw`](Self::into_raw), if `payload` is the payload
+    /// of a READY region of `kind`; `None` for any other pointer.
+    ///
+    /// # Safety
+    /// - `payload` points into mapped memory; if it is at page offset `HEADER_LEN`, the page it
+    ///   lies in is readable (true of any valid pointer, since the check stays within that page).
+    /// - If it is such a region, no other handle owns it.
+    pub(crate) unsafe fn from_payload(payload: NonNull<u8>, kind: Kind) -> Option<Region> {
+        if payload.as_ptr() as usize % mman::page_size() != HEADER_LEN {
+            return None;
+        }
+        // SAFETY: the header would lie at the start of the same page, which is mapped.
+        let base = unsafe { payload.sub(HEADER_LEN) };
+        // SAFETY: as above; Header is plain data plus an atomic, valid for any bit pattern.
+        let header = unsafe { base.cast::<Header>().as_ref() };
+        let len = header.claimed_len();
+        match header.check(len, true) {
+            Ok(Check::Ready(k, layout)) if k == kind && len > HEADER_LEN as u64 => {
+                Some(Region { base, len: len as usize, kind, layout, name: None, unlink_by: None })
+            }
+            _ => None,
+        }
+    }
+
     /// Maps a new region, lets `init` build the object in the (zeroed) payload, then publishes it.
     pub(crate) fn build(
         kind: Kind,

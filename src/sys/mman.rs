@@ -73,3 +73,8 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     let r = unsafe { rustix::mm::munmap(ptr.as_ptr().cast::<c_void>(), len) };
     debug_assert!(r.is_ok(), "munmap of our own mapping failed: {r:?}");
 }
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}

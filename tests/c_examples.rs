@@ -1,0 +1,108 @@
+//! Builds `c-examples/` with `-Wall -Wextra -Wpedantic -Werror` against the static library, plainly
+//! and under AddressSanitizer + UBSan, runs each example and checks its output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The static library cargo built next to this test binary (`deps/`, or the profile directory).
+fn staticlib() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps.join("libmpkit.a"), deps.parent().unwrap().join("libmpkit.a")]
+        .into_iter()
+        .filter(|p| p.exists())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).unwrap())
+        .expect("libmpkit.a not built: cargo builds it with the tests (crate-type staticlib)")
+}
+
+/// Builds `name` with make for `variant` and returns the binary.
+fn build(name: &str, variant: &str, cflags: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/c-examples").join(variant);
+    let status = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(root.join("c-examples"))
+        .arg(format!("MPKIT_LIB={}", staticlib().display()))
+        .arg(format!("BUILD={}", out.display()))
+        .arg(format!("CFLAGS={cflags}"))
+        .arg(out.join(name))
+        .status()
+        .expect("make (and a C compiler) must be installed");
+    assert!(status.success(), "building c-examples/{name}.c failed");
+    out.join(name)
+}
+
+/// Runs `bin` with a deadline; returns its stdout after checking it exited 0 with a quiet stderr.
+fn run(bin: &Path) -> String {
+    let mut child = Command::new(bin)
+        .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{} did not finish within 60 s", bin.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", bin.display(), out.status);
+    assert!(stderr.is_empty(), "{} wrote to stderr:\n{stderr}", bin.display());
+    stdout
+}
+
+const PLAIN: (&str, &str) = ("plain", "-O2 -g");
+const ASAN: (&str, &str) = ("asan", "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined");
+
+fn check(name: &str, verify: fn(&str)) {
+    for (variant, cflags) in [PLAIN, ASAN] {
+        let out = run(&build(name, variant, cflags));
+        verify(&out);
+    }
+}
+
+#[test]
+fn hello() {
+    check("hello", |out| assert_eq!(out, "hello john\n"));
+}
+
+#[test]
+fn pids() {
+    check("pids", |out| {
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 9, "{out}");
+        assert_eq!(lines[0], "main line");
+        assert_eq!(lines[4], "function f");
+        assert_eq!(lines[8], "hello john");
+        let value = |line: &str, key: &str| -> i32 {
+            line.strip_prefix(key).unwrap_or_else(|| panic!("{line:?} lacks {key:?}")).trim().parse().unwrap()
+        };
+        let main_pid = value(lines[3], "process id:");
+        assert_eq!(value(lines[6], "parent process:"), main_pid, "the child's parent is the main process");
+        assert_ne!(value(lines[7], "process id:"), main_pid);
+        assert_eq!(lines[1], "module name: __main__");
+    });
+}
+
+#[test]
+fn lock() {
+    check("lock", |out| {
+        let mut lines: Vec<&str> = out.lines().collect();
+        lines.sort_by_key(|l| l.rsplit(' ').next().unwrap().parse::<u32>().unwrap());
+        let want: Vec<String> = (0..10).map(|i| format!("hello world {i}")).collect();
+        assert_eq!(lines, want);
+    });
+}
+
+#[test]
+fn value_array() {
+    check("value_array", |out| assert_eq!(out, "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n"));
+}
