@@ -257,6 +257,12 @@ impl<T: Element> ArrayGuard<'_, T> {
     }
 }
 
+impl<T: Element> core::fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ArrayGuard").field("type", &T::TYPE).field("len", &self.len).finish()
+    }
+}
+
 impl<T: Element> Deref for ArrayGuard<'_, T> {
     type Target = [T];
     fn deref(&self) -> &[T] {

@@ -55,6 +55,9 @@ pub struct Process {
 }
 
 const RUNNING: i64 = i64::MIN;
+/// Yields to wait for a concurrent reaper to publish the exit code (it is a few instructions
+/// away). Bounded so that a child reaped behind our back (SIGCHLD ignored) reports ECHILD.
+const REAP_PUBLISH_SPINS: u32 = 100_000;
 
 impl Process {
     /// Forks a child that runs `f` and exits with its return value (0..=255; the kernel keeps
@@ -173,9 +176,17 @@ impl Process {
                 Ok(Some(code))
             }
             Ok(None) => Ok(None),
-            // Another thread reaped it between our load and our wait.
-            Err(Error::Sys(libc::ECHILD)) if self.status.load(Ordering::Acquire) != RUNNING => {
-                Ok(Some(self.status.load(Ordering::Acquire) as i32))
+            // Another thread of this process reaped it after our load: it is about to publish
+            // the code (between its waitid returning and its store). Wait for that, bounded.
+            Err(Error::Sys(libc::ECHILD)) => {
+                for _ in 0..REAP_PUBLISH_SPINS {
+                    let known = self.status.load(Ordering::Acquire);
+                    if known != RUNNING {
+                        return Ok(Some(known as i32));
+                    }
+                    std::thread::yield_now();
+                }
+                Err(Error::Sys(libc::ECHILD))
             }
             Err(e) => Err(e),
         }

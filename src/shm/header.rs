@@ -85,6 +85,9 @@ impl Header {
     pub(crate) fn check(&self, mapped_len: u64, settled: bool) -> Result<Check, Error> {
         // Acquire pairs with `set_ready`: once READY is seen, every other field and the object are.
         let state = self.state.load(Ordering::Acquire);
+        if self.magic != 0 && self.magic != MAGIC {
+            return Err(Error::BadObject); // foreign: no need to wait for it
+        }
         if state != READY && !settled {
             return Ok(Check::NotYet);
         }

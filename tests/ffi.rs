@@ -1,0 +1,339 @@
+//! Every C entry point with NULL and bad arguments returns its documented status; plus the
+//! normal paths through the C ABI.
+
+mod common;
+
+use std::ffi::{CStr, c_int, c_void};
+use std::ptr::{null, null_mut};
+
+use mpkit::ffi::*;
+
+fn name(tag: &str) -> std::ffi::CString {
+    std::ffi::CString::new(format!("/mpkit-ffi-{tag}-{}", std::process::id())).unwrap()
+}
+
+#[test]
+fn strerror_never_returns_null() {
+    let mut seen = std::collections::HashSet::new();
+    for code in [0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19] {
+        let s = mpk_strerror(code);
+        assert!(!s.is_null());
+        // SAFETY: mpk_strerror returns static NUL-terminated strings.
+        let s = unsafe { CStr::from_ptr(s) }.to_str().unwrap();
+        assert!(!s.contains("unknown"), "{code} must have its own text");
+        assert!(seen.insert(s.to_owned()), "{code} repeats a text");
+    }
+    for code in [1, 42, -20, -1000, i32::MIN, i32::MAX] {
+        // SAFETY: as above.
+        let s = unsafe { CStr::from_ptr(mpk_strerror(code)) };
+        assert_eq!(s.to_str().unwrap(), "unknown mpkit status");
+    }
+}
+
+#[test]
+fn small_queries() {
+    assert!(mpk_cpu_count() >= 1);
+    assert_eq!(mpk_abi_version(), MPK_ABI_VERSION);
+    assert_eq!(mpk_last_errno(), 0, "no MPK_ERR_SYS yet on this thread");
+}
+
+#[test]
+fn sys_errors_keep_their_errno() {
+    // A directory where a shared-memory object is expected: open(2) fails with EISDIR.
+    let n = name("dir");
+    let dir = format!("/dev/shm{}", n.to_str().unwrap());
+    std::fs::create_dir(&dir).unwrap();
+    let mut r = null_mut();
+    // SAFETY: NUL-terminated name, valid out-pointer.
+    let st = unsafe { mpk_shm_open_named(n.as_ptr(), &mut r) };
+    std::fs::remove_dir(&dir).unwrap();
+    assert_eq!(st, MPK_ERR_SYS);
+    assert_eq!(mpk_last_errno(), libc::EISDIR);
+    assert!(r.is_null(), "out is written only on success");
+    let errno_elsewhere = std::thread::spawn(|| mpk_last_errno()).join().unwrap();
+    assert_eq!(errno_elsewhere, 0, "the errno is per thread");
+}
+
+#[test]
+fn mutex_null_and_bad_arguments() {
+    // SAFETY: every pointer below is NULL, a valid mutex, or deliberately misaligned storage that
+    // the calls must refuse without touching.
+    unsafe {
+        assert_eq!(mpk_mutex_init(null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_mutex_lock(null_mut(), MPK_FOREVER), MPK_ERR_NULL);
+        assert_eq!(mpk_mutex_unlock(null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_mutex_consistent(null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_mutex_create(null_mut()), MPK_ERR_NULL);
+        mpk_mutex_destroy(null_mut());
+
+        let mut storage = [0u64; 10];
+        let misaligned = (storage.as_mut_ptr() as *mut u8).add(4) as *mut mpk_mutex;
+        assert_eq!(mpk_mutex_init(misaligned), MPK_ERR_INVAL);
+        assert_eq!(mpk_mutex_lock(misaligned, 0), MPK_ERR_INVAL);
+
+        let mut m: mpk_mutex = std::mem::zeroed();
+        assert_eq!(mpk_mutex_init(&mut m), MPK_OK);
+        for bad in [-2, -1000, i64::MIN] {
+            assert_eq!(mpk_mutex_lock(&mut m, bad), MPK_ERR_INVAL);
+        }
+        assert_eq!(mpk_mutex_unlock(&mut m), MPK_ERR_NOT_OWNER);
+        assert_eq!(mpk_mutex_consistent(&mut m), MPK_ERR_NOT_OWNER);
+        assert_eq!(mpk_mutex_lock(&mut m, MPK_NOWAIT), MPK_OK);
+        assert_eq!(mpk_mutex_lock(&mut m, MPK_FOREVER), MPK_ERR_STATE, "relock must not deadlock");
+        assert_eq!(mpk_mutex_consistent(&mut m), MPK_ERR_INVAL, "held but not inconsistent");
+        let mp = &mut m as *mut mpk_mutex as usize;
+        std::thread::spawn(move || {
+            let m = mp as *mut mpk_mutex;
+            assert_eq!(mpk_mutex_lock(m, MPK_NOWAIT), MPK_ERR_TIMEOUT);
+            assert_eq!(mpk_mutex_lock(m, 20), MPK_ERR_TIMEOUT);
+            assert_eq!(mpk_mutex_unlock(m), MPK_ERR_NOT_OWNER);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(mpk_mutex_unlock(&mut m), MPK_OK);
+        mpk_mutex_destroy(&mut m); // in place: ignored
+        assert_eq!(mpk_mutex_lock(&mut m, 0), MPK_OK, "destroy must not touch an in-place mutex");
+        assert_eq!(mpk_mutex_unlock(&mut m), MPK_OK);
+    }
+}
+
+#[test]
+fn owned_mutex_is_shared_with_children() {
+    let mut m = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { mpk_mutex_create(&mut m) }, MPK_OK);
+    let mp = m as usize;
+    // SAFETY: `m` is a live mutex throughout.
+    assert_eq!(unsafe { mpk_mutex_lock(m, 0) }, MPK_OK);
+    let c = common::child(move || {
+        let m = mp as *mut mpk_mutex;
+        // SAFETY: the mapping was inherited at the same address.
+        let busy = unsafe { mpk_mutex_lock(m, 0) } == MPK_ERR_TIMEOUT;
+        i32::from(!busy)
+    });
+    assert_eq!(common::join(&c), 0);
+    // SAFETY: still live; destroyed exactly once.
+    unsafe {
+        assert_eq!(mpk_mutex_unlock(m), MPK_OK);
+        mpk_mutex_destroy(m);
+    }
+}
+
+#[test]
+fn array_null_and_bad_arguments() {
+    let mut a = null_mut();
+    // SAFETY: pointers are NULL, valid out-pointers, or valid buffers of the stated length.
+    unsafe {
+        for bad in [0, 11, -1, 1000, i32::MAX, i32::MIN] {
+            assert_eq!(mpk_array_create(bad, 4, null(), &mut a), MPK_ERR_INVAL, "type {bad}");
+            assert_eq!(mpk_type_size(bad), 0);
+        }
+        assert_eq!(mpk_array_create(MPK_TYPE_I32, 0, null(), &mut a), MPK_ERR_INVAL);
+        assert_eq!(mpk_array_create(MPK_TYPE_I32, usize::MAX, null(), &mut a), MPK_ERR_INVAL);
+        assert_eq!(mpk_array_create(MPK_TYPE_F64, usize::MAX / 4, null(), &mut a), MPK_ERR_INVAL);
+        assert_eq!(mpk_array_create(MPK_TYPE_I32, 4, null(), null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_value_create(MPK_TYPE_I32, null(), null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_value_create(0, null(), &mut a), MPK_ERR_INVAL);
+        assert!(a.is_null(), "out is written only on success");
+
+        assert!(mpk_array_data(null_mut()).is_null());
+        assert_eq!(mpk_array_len(null()), 0);
+        assert_eq!(mpk_array_type(null()), 0);
+        assert!(mpk_array_lock(null_mut()).is_null());
+        mpk_array_destroy(null_mut());
+
+        let mut t = 0;
+        assert_eq!(mpk_type_from_code(null(), &mut t), MPK_ERR_NULL);
+        assert_eq!(mpk_type_from_code(c"d".as_ptr(), null_mut()), MPK_ERR_NULL);
+        for bad in [c"", c"x", c"dd", c"D", c"c", c"u", c"\xff"] {
+            assert_eq!(mpk_type_from_code(bad.as_ptr(), &mut t), MPK_ERR_INVAL, "{bad:?}");
+        }
+        let codes = [
+            (c"b", MPK_TYPE_I8, 1),
+            (c"B", MPK_TYPE_U8, 1),
+            (c"h", MPK_TYPE_I16, 2),
+            (c"H", MPK_TYPE_U16, 2),
+            (c"i", MPK_TYPE_I32, 4),
+            (c"I", MPK_TYPE_U32, 4),
+            (c"l", MPK_TYPE_I64, 8),
+            (c"L", MPK_TYPE_U64, 8),
+            (c"q", MPK_TYPE_I64, 8),
+            (c"Q", MPK_TYPE_U64, 8),
+            (c"f", MPK_TYPE_F32, 4),
+            (c"d", MPK_TYPE_F64, 8),
+        ];
+        for (code, ty, size) in codes {
+            assert_eq!(mpk_type_from_code(code.as_ptr(), &mut t), MPK_OK);
+            assert_eq!(t, ty, "{code:?}");
+            assert_eq!(mpk_type_size(ty), size);
+        }
+
+        let init: [i16; 3] = [7, -8, 9];
+        assert_eq!(mpk_array_create(MPK_TYPE_I16, 3, init.as_ptr().cast(), &mut a), MPK_OK);
+        assert_eq!(mpk_array_len(a), 3);
+        assert_eq!(mpk_array_type(a), MPK_TYPE_I16);
+        assert_eq!(std::slice::from_raw_parts(mpk_array_data(a) as *const i16, 3), &init);
+        let lock = mpk_array_lock(a);
+        assert!(!lock.is_null());
+        assert_eq!(mpk_mutex_lock(lock, 0), MPK_OK);
+        assert_eq!(mpk_mutex_unlock(lock), MPK_OK);
+        mpk_mutex_destroy(lock); // not an owned mutex: ignored, the array keeps working
+        assert_eq!(mpk_mutex_lock(lock, 0), MPK_OK);
+        assert_eq!(mpk_mutex_unlock(lock), MPK_OK);
+        mpk_array_destroy(a);
+
+        let mut v = null_mut();
+        let pi = 3.5f64;
+        assert_eq!(mpk_value_create(MPK_TYPE_F64, (&pi as *const f64).cast(), &mut v), MPK_OK);
+        assert_eq!(mpk_array_len(v), 1);
+        assert_eq!(*(mpk_array_data(v) as *const f64), 3.5);
+        mpk_array_destroy(v);
+    }
+}
+
+#[test]
+fn named_objects_through_the_c_abi() {
+    let n = name("array");
+    let shm = name("shm");
+    let mut a = null_mut();
+    let mut b = null_mut();
+    let mut r = null_mut();
+    // SAFETY: C strings are NUL-terminated; out-pointers valid; handles destroyed once.
+    unsafe {
+        assert_eq!(mpk_array_create_named(null(), MPK_TYPE_I32, 4, null(), &mut a), MPK_ERR_NULL);
+        assert_eq!(mpk_array_create_named(n.as_ptr(), MPK_TYPE_I32, 4, null(), null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_array_create_named(c"/a/b".as_ptr(), MPK_TYPE_I32, 4, null(), &mut a), MPK_ERR_INVAL);
+        assert_eq!(mpk_array_create_named(n.as_ptr(), 99, 4, null(), &mut a), MPK_ERR_INVAL);
+        assert_eq!(mpk_array_open_named(null(), &mut b), MPK_ERR_NULL);
+        assert_eq!(mpk_array_open_named(n.as_ptr(), null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_array_open_named(n.as_ptr(), &mut b), MPK_ERR_NOT_FOUND);
+
+        assert_eq!(mpk_array_create_named(n.as_ptr(), MPK_TYPE_I32, 4, null(), &mut a), MPK_OK);
+        assert_eq!(mpk_array_create_named(n.as_ptr(), MPK_TYPE_I32, 4, null(), &mut b), MPK_ERR_EXISTS);
+        *(mpk_array_data(a) as *mut i32).add(3) = 42;
+        assert_eq!(mpk_array_open_named(n.as_ptr(), &mut b), MPK_OK);
+        assert_eq!(mpk_array_type(b), MPK_TYPE_I32);
+        assert_eq!(mpk_array_len(b), 4);
+        assert_eq!(*(mpk_array_data(b) as *const i32).add(3), 42);
+        mpk_array_destroy(a);
+        mpk_array_destroy(b);
+        assert_eq!(mpk_array_open_named(n.as_ptr(), &mut b), MPK_OK, "destroy keeps the name");
+        mpk_array_destroy(b);
+
+        // Kind checks: a raw region is not an array, and an array is not a raw region.
+        assert_eq!(mpk_shm_open_named(n.as_ptr(), &mut r), MPK_ERR_BAD_OBJECT);
+        assert_eq!(mpk_shm_create_named(shm.as_ptr(), 100, &mut r), MPK_OK);
+        assert_eq!(mpk_array_open_named(shm.as_ptr(), &mut b), MPK_ERR_BAD_OBJECT);
+        mpk_shm_destroy(r);
+
+        assert_eq!(mpk_shm_unlink(n.as_ptr()), MPK_OK);
+        assert_eq!(mpk_shm_unlink(n.as_ptr()), MPK_ERR_NOT_FOUND);
+        assert_eq!(mpk_shm_unlink(shm.as_ptr()), MPK_OK);
+    }
+}
+
+#[test]
+fn shm_null_and_bad_arguments() {
+    let mut r = null_mut();
+    let n = name("raw");
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(mpk_shm_create(0, &mut r), MPK_ERR_INVAL);
+        assert_eq!(mpk_shm_create(usize::MAX, &mut r), MPK_ERR_INVAL);
+        assert_eq!(mpk_shm_create(16, null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_shm_create_named(null(), 16, &mut r), MPK_ERR_NULL);
+        assert_eq!(mpk_shm_create_named(n.as_ptr(), 16, null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_shm_create_named(n.as_ptr(), 0, &mut r), MPK_ERR_INVAL);
+        for bad in [c"", c"/", c"a/b", c"..", c"\xff\xfe"] {
+            assert_eq!(mpk_shm_create_named(bad.as_ptr(), 16, &mut r), MPK_ERR_INVAL, "{bad:?}");
+        }
+        assert_eq!(mpk_shm_open_named(null(), &mut r), MPK_ERR_NULL);
+        assert_eq!(mpk_shm_open_named(n.as_ptr(), null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_shm_open_named(n.as_ptr(), &mut r), MPK_ERR_NOT_FOUND);
+        assert_eq!(mpk_shm_unlink(null()), MPK_ERR_NULL);
+        assert_eq!(mpk_shm_unlink(n.as_ptr()), MPK_ERR_NOT_FOUND);
+        assert!(mpk_shm_data(null_mut()).is_null());
+        assert_eq!(mpk_shm_size(null()), 0);
+        mpk_shm_destroy(null_mut());
+        assert!(r.is_null());
+
+        assert_eq!(mpk_shm_create(100, &mut r), MPK_OK);
+        assert_eq!(mpk_shm_size(r), 100);
+        let p = mpk_shm_data(r) as *mut u8;
+        assert_eq!(p as usize % 64, 0);
+        assert!(std::slice::from_raw_parts(p, 100).iter().all(|&b| b == 0));
+        mpk_shm_destroy(r);
+
+        let mut a = null_mut();
+        let mut b = null_mut();
+        assert_eq!(mpk_shm_create_named(n.as_ptr(), 8, &mut a), MPK_OK);
+        assert_eq!(mpk_shm_create_named(n.as_ptr(), 8, &mut b), MPK_ERR_EXISTS);
+        assert_eq!(mpk_shm_open_named(n.as_ptr(), &mut b), MPK_OK);
+        (mpk_shm_data(a) as *mut u64).write(0xabcd);
+        assert_eq!((mpk_shm_data(b) as *const u64).read(), 0xabcd);
+        mpk_shm_destroy(a);
+        mpk_shm_destroy(b);
+        assert_eq!(mpk_shm_unlink(n.as_ptr()), MPK_OK);
+    }
+}
+
+unsafe extern "C" fn exit_with(arg: *mut c_void) -> c_int {
+    arg as usize as c_int
+}
+
+unsafe extern "C" fn sleep_forever(_: *mut c_void) -> c_int {
+    // SAFETY: alarm/pause are async-signal-safe; the alarm bounds a forgotten child.
+    unsafe {
+        libc::alarm(60);
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+#[test]
+fn process_null_and_bad_arguments() {
+    let mut p = null_mut();
+    let mut code: c_int = 0;
+    // SAFETY: handles are NULL or live; destroyed once.
+    unsafe {
+        assert_eq!(mpk_process_start(None, null_mut(), null(), &mut p), MPK_ERR_NULL);
+        assert_eq!(mpk_process_start(Some(exit_with), null_mut(), null(), null_mut()), MPK_ERR_NULL);
+        let bad = mpk_process_opts { struct_size: 0, daemon: false };
+        assert_eq!(mpk_process_start(Some(exit_with), null_mut(), &bad, &mut p), MPK_ERR_INVAL);
+        assert!(p.is_null());
+        assert_eq!(mpk_process_join(null_mut(), MPK_FOREVER), MPK_ERR_NULL);
+        assert_eq!(mpk_process_exitcode(null(), &mut code), MPK_ERR_NULL);
+        assert_eq!(mpk_process_pid(null()), -1);
+        assert!(!mpk_process_is_alive(null_mut()));
+        assert_eq!(mpk_process_terminate(null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_process_kill(null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_process_sentinel(null()), -1);
+        mpk_process_destroy(null_mut());
+
+        let opts = mpk_process_opts { struct_size: size_of::<mpk_process_opts>(), daemon: false };
+        assert_eq!(mpk_process_start(Some(exit_with), 3 as *mut c_void, &opts, &mut p), MPK_OK);
+        assert!(mpk_process_pid(p) > 0);
+        assert!(mpk_process_sentinel(p) >= 0);
+        assert_eq!(mpk_process_exitcode(p, null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_process_join(p, -7), MPK_ERR_INVAL);
+        assert_eq!(mpk_process_join(p, 60_000), MPK_OK);
+        assert_eq!(mpk_process_exitcode(p, &mut code), MPK_OK);
+        assert_eq!(code, 3);
+        assert!(!mpk_process_is_alive(p));
+        assert_eq!(mpk_process_terminate(p), MPK_OK, "no-op after exit");
+        assert_eq!(mpk_process_kill(p), MPK_OK);
+        mpk_process_destroy(p);
+
+        assert_eq!(mpk_process_start(Some(sleep_forever), null_mut(), null(), &mut p), MPK_OK);
+        assert!(mpk_process_is_alive(p));
+        assert_eq!(mpk_process_exitcode(p, &mut code), MPK_ERR_STATE);
+        assert_eq!(mpk_process_join(p, MPK_NOWAIT), MPK_ERR_TIMEOUT);
+        assert_eq!(mpk_process_join(p, 30), MPK_ERR_TIMEOUT);
+        assert_eq!(mpk_process_terminate(p), MPK_OK);
+        assert_eq!(mpk_process_join(p, 60_000), MPK_OK);
+        assert_eq!(mpk_process_exitcode(p, &mut code), MPK_OK);
+        assert_eq!(code, -libc::SIGTERM);
+        mpk_process_destroy(p);
+    }
+}
