@@ -125,6 +125,25 @@ macro_rules! element {
 }
 element!(i8 => I8, u8 => U8, i16 => I16, u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, f32 => F32, f64 => F64);
 
+/// Writes a fresh array into `mem`: an unlocked mutex, then `bytes` element bytes from `init`
+/// (which is `bytes` long) or zeroes.
+///
+/// # Safety
+/// - `mem` is valid for writes of `ARRAY_DATA_OFFSET + bytes` bytes, 8-aligned, used by nobody else.
+unsafe fn build_in_place(mem: NonNull<u8>, bytes: usize, init: Option<&[u8]>) {
+    debug_assert!(init.is_none_or(|i| i.len() == bytes));
+    // SAFETY: the lock's 64 bytes lie at the start of the caller's exclusive memory.
+    unsafe { mem.cast::<RawMutex>().write(RawMutex::new()) };
+    // SAFETY: the elements start ARRAY_DATA_OFFSET bytes in, inside the same memory.
+    let data = unsafe { mem.add(ARRAY_DATA_OFFSET) };
+    match init {
+        // SAFETY: `bytes` bytes fit after the lock; `src` is a separate slice of that length.
+        Some(src) => unsafe { data.copy_from_nonoverlapping(NonNull::from(src).cast(), bytes) },
+        // SAFETY: as above.
+        None => unsafe { data.write_bytes(0, bytes) },
+    }
+}
+
 /// A typed array with its lock, in place over caller memory laid out as
 /// `[RawMutex][T; len]` ([`ARRAY_DATA_OFFSET`] bytes, then the elements).
 pub struct ArrayView<'a, T: Element> {
@@ -151,16 +170,11 @@ impl<'a, T: Element> ArrayView<'a, T> {
         if init.is_some_and(|i| i.len() != len) {
             return Err(Error::Inval);
         }
-        // SAFETY: the caller gives us exclusive, aligned, large-enough memory.
-        unsafe {
-            mem.cast::<RawMutex>().write(RawMutex::new());
-            let data = mem.add(ARRAY_DATA_OFFSET).cast::<T>();
-            match init {
-                Some(src) => data.copy_from_nonoverlapping(NonNull::from(src).cast(), len),
-                None => data.cast::<u8>().write_bytes(0, len * core::mem::size_of::<T>()),
-            }
-            Ok(Self::from_raw(mem, len))
-        }
+        let bytes = len * size_of::<T>();
+        // SAFETY: the caller gives us exclusive, aligned memory of `bytes_needed(len)` bytes.
+        unsafe { build_in_place(mem, bytes, init.map(bytemuck::cast_slice)) };
+        // SAFETY: the array was just built in `mem`, which lives for `'a`.
+        Ok(unsafe { Self::from_raw(mem, len) })
     }
 
     /// Attaches to an array that [`init`](Self::init) (or C's `mpk_array_*`) built in `mem`.
@@ -169,7 +183,7 @@ impl<'a, T: Element> ArrayView<'a, T> {
     /// - `mem` holds an initialised array of `len` elements of `T`, stays mapped for `'a`, and is
     ///   written by others only under its lock (or with atomics).
     pub unsafe fn from_raw(mem: NonNull<u8>, len: usize) -> ArrayView<'a, T> {
-        debug_assert!(mem.as_ptr() as usize % 8 == 0);
+        debug_assert!((mem.as_ptr() as usize).is_multiple_of(8));
         ArrayView {
             // SAFETY: caller duty: an initialised RawMutex sits at the start of `mem` for `'a`.
             mutex: unsafe { mem.cast::<RawMutex>().as_ref() },
@@ -314,13 +328,8 @@ mod owned {
             }
             let layout = [ty as u64, len as u64, ty.size() as u64, 0];
             let region = Region::build(Kind::Array, layout, bytes, name, |mem| {
-                // SAFETY: `mem` is the fresh, zeroed, 64-byte-aligned payload of `bytes` bytes.
-                let view = unsafe { ArrayView::<u8>::init(mem, 0, None) };
-                debug_assert!(view.is_ok());
-                if let Some(src) = init {
-                    // SAFETY: the payload has room for the lock plus `src.len()` element bytes.
-                    unsafe { mem.add(ARRAY_DATA_OFFSET).copy_from_nonoverlapping(NonNull::from(src).cast(), src.len()) };
-                }
+                // SAFETY: `mem` is the fresh, exclusive, 64-byte-aligned payload of `bytes` bytes.
+                unsafe { build_in_place(mem, len * ty.size(), init) }
             })?;
             Ok(AnyArray { region, ty, len })
         }

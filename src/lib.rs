@@ -35,16 +35,17 @@ pub mod process;
 #[cfg(feature = "std")]
 pub mod shm;
 
-#[cfg(feature = "ffi")]
+// The C ABI lays RawMutex out for C; loom's atomics have another layout, so no FFI under loom.
+#[cfg(all(feature = "ffi", not(loom)))]
 pub mod ffi;
 
 pub use array::{ArrayView, ElemType, Element};
-pub use error::Error;
-pub use lock::{Acquired, RawMutex};
-pub use sync::Deadline;
 #[cfg(feature = "std")]
 pub use array::{SharedArray, SharedValue};
+pub use error::Error;
+pub use lock::{Acquired, RawMutex};
 #[cfg(feature = "std")]
 pub use process::{Process, ProcessOptions};
 #[cfg(feature = "std")]
 pub use shm::Region;
+pub use sync::Deadline;

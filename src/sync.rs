@@ -72,7 +72,7 @@ impl Deadline {
             return Deadline::NOW;
         }
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Deadline { at_ns: now_ns().saturating_add(ns).min(u64::MAX - 1).max(1) }
+        Deadline { at_ns: now_ns().saturating_add(ns).clamp(1, u64::MAX - 1) }
     }
 
     /// From the C convention: `-1` (`MPK_FOREVER`) blocks, `0` (`MPK_NOWAIT`) never blocks,

@@ -1,5 +1,7 @@
 //! Typed shared arrays and values: creation, bounds, locking, sharing across processes, owner
 //! death through the array's lock, in-place views over caller memory.
+#![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls
+#![allow(clippy::approx_constant)] // the tutorial's 3.1415927
 
 mod common;
 
@@ -156,7 +158,7 @@ fn in_place_view_over_caller_memory() {
     // SAFETY: same memory, initialised above.
     let again = unsafe { ArrayView::<u16>::from_raw(base, 6) };
     assert_eq!(again.get(0), Ok(10));
-    assert!(matches!(again.try_lock(), Ok(_)));
+    assert!(again.try_lock().is_ok());
     // SAFETY: wrong init length is refused before anything is written.
     assert_eq!(unsafe { ArrayView::<u16>::init(base, 6, Some(&[1])) }.err(), Some(Error::Inval));
     let _g = view.lock().unwrap();

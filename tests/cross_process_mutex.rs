@@ -1,5 +1,6 @@
 //! The robust mutex across real processes: mutual exclusion, owner death (kill -9, holding and
 //! with a waiter already asleep), recovery, timeouts, ownership errors.
+#![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls
 
 mod common;
 
@@ -28,6 +29,7 @@ impl Shared {
         unsafe { &*self.region.as_ptr().add(1024).cast::<RawMutex>() }
     }
     fn counter(&self) -> NonNull<u64> {
+        // SAFETY: offset 1088 is inside the 4 KiB region.
         NonNull::new(unsafe { self.region.as_ptr().add(1088) }.cast::<u64>()).unwrap()
     }
 }
@@ -76,10 +78,14 @@ fn threads_and_processes_together() {
             }
         }
     };
-    let kids: Vec<_> = (0..2).map(|_| child(|| {
-        work();
-        0
-    })).collect();
+    let kids: Vec<_> = (0..2)
+        .map(|_| {
+            child(|| {
+                work();
+                0
+            })
+        })
+        .collect();
     std::thread::scope(|sc| {
         sc.spawn(work);
         sc.spawn(work);

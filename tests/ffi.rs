@@ -1,5 +1,6 @@
 //! Every C entry point with NULL and bad arguments returns its documented status; plus the
 //! normal paths through the C ABI.
+#![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls
 
 mod common;
 

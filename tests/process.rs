@@ -1,4 +1,5 @@
 //! Process: exit codes, signals, join timeouts, the pidfd sentinel, no zombies, daemonic children.
+#![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls
 
 mod common;
 
@@ -9,9 +10,11 @@ use common::{PATIENCE, child, flag, join, wait_until};
 use mpkit::{Error, Process, ProcessOptions, Region};
 
 fn sleeper() -> Process {
-    child(|| loop {
-        // SAFETY: sleeps until a signal arrives.
-        unsafe { libc::pause() };
+    child(|| {
+        loop {
+            // SAFETY: sleeps until a signal arrives.
+            unsafe { libc::pause() };
+        }
     })
 }
 
@@ -125,17 +128,15 @@ fn grandchild_after_parent_exits(daemon: bool) -> bool {
     let r = Region::new(4096).unwrap();
     let mid = child(|| {
         let opts = ProcessOptions { daemon };
-        // SAFETY: the grandchild only spins on shared memory.
-        let g = unsafe {
-            Process::spawn_with(&opts, || loop {
-                // SAFETY: sleeps until a signal arrives; the alarm bounds a forgotten process.
-                unsafe {
-                    libc::alarm(60);
-                    libc::pause();
-                }
-            })
-        }
-        .unwrap();
+        let sleep = || loop {
+            // SAFETY: sleeps until a signal arrives; the alarm bounds a forgotten process.
+            unsafe {
+                libc::alarm(60);
+                libc::pause();
+            }
+        };
+        // SAFETY: the grandchild only sleeps.
+        let g = unsafe { Process::spawn_with(&opts, sleep) }.unwrap();
         flag(&r, 0).store(g.pid() as u32, Ordering::Release);
         std::mem::forget(g);
         0

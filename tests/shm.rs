@@ -1,5 +1,6 @@
 //! Shared regions: sharing across fork, named regions, header validation of foreign, truncated,
 //! wrong-kind and wrong-version objects, lazy allocation.
+#![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls
 
 mod common;
 

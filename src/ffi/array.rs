@@ -116,7 +116,11 @@ pub unsafe extern "C" fn mpk_array_create(
 /// # Safety
 /// `init` is NULL or readable for one element; `out` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mpk_value_create(r#type: mpk_type, init: *const c_void, out: *mut *mut mpk_array) -> mpk_status {
+pub unsafe extern "C" fn mpk_value_create(
+    r#type: mpk_type,
+    init: *const c_void,
+    out: *mut *mut mpk_array,
+) -> mpk_status {
     // SAFETY: forwarded caller duty, with len = 1.
     unsafe { mpk_array_create(r#type, 1, init, out) }
 }

@@ -24,7 +24,7 @@ static_assertions::assert_eq_align!(mpk_mutex, RawMutex);
 /// - `m` is NULL or points to an initialised `mpk_mutex` that stays valid for `'a`.
 unsafe fn raw<'a>(m: *const mpk_mutex) -> Result<&'a RawMutex, Fail> {
     non_null(m)?;
-    if m as usize % align_of::<RawMutex>() != 0 {
+    if !(m as usize).is_multiple_of(align_of::<RawMutex>()) {
         return Err(Fail(MPK_ERR_INVAL));
     }
     // SAFETY: non-NULL, aligned, and an initialised mutex (caller duty); same size and alignment
@@ -41,7 +41,7 @@ unsafe fn raw<'a>(m: *const mpk_mutex) -> Result<&'a RawMutex, Fail> {
 pub unsafe extern "C" fn mpk_mutex_init(m: *mut mpk_mutex) -> mpk_status {
     call(|| {
         non_null(m)?;
-        if m as usize % align_of::<RawMutex>() != 0 {
+        if !(m as usize).is_multiple_of(align_of::<RawMutex>()) {
             return Err(Fail(MPK_ERR_INVAL));
         }
         // SAFETY: non-NULL, aligned, writable (caller duty); no thread uses it (caller duty).
@@ -132,4 +132,4 @@ pub unsafe extern "C" fn mpk_mutex_consistent(m: *mut mpk_mutex) -> mpk_status {
     })
 }
 
-const _: () = assert!(HEADER_LEN % align_of::<RawMutex>() == 0);
+const _: () = assert!(HEADER_LEN.is_multiple_of(align_of::<RawMutex>()));

@@ -2,7 +2,9 @@
 
 use core::ffi::{c_int, c_void};
 
-use super::{Fail, MPK_ERR_INVAL, MPK_ERR_NULL, MPK_ERR_STATE, call, call_or, deadline, mpk_status, non_null, write_out};
+use super::{
+    Fail, MPK_ERR_INVAL, MPK_ERR_NULL, MPK_ERR_STATE, call, call_or, deadline, mpk_status, non_null, write_out,
+};
 use crate::process::{Process, ProcessOptions};
 
 /// A child's entry point: runs in the forked child; its return value is the exit status (0..255).
@@ -60,8 +62,10 @@ pub unsafe extern "C" fn mpk_process_start(
         non_null(out)?;
         let f = r#fn.ok_or(Fail(MPK_ERR_NULL))?;
         let opts = options(opts)?;
+        // SAFETY: `f` is callable with `arg` in the child (caller duty).
+        let child = || unsafe { f(arg) };
         // SAFETY: the C caller accepts the fork rules above for `fn`.
-        let inner = unsafe { Process::spawn_with(&opts, || f(arg)) }?;
+        let inner = unsafe { Process::spawn_with(&opts, child) }?;
         let p = Box::into_raw(Box::new(mpk_process { inner }));
         // SAFETY: checked non-NULL above; writable by the caller's contract.
         unsafe { write_out(out, p) }

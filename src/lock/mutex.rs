@@ -25,8 +25,8 @@ use core::time::Duration;
 use crate::error::Error;
 use crate::lock::{LockError, LockResult};
 use crate::sync::{
-    AtomicU32, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Me, Ordering, RobustNode,
-    futex_wait, futex_wake, mutant, spin_hint,
+    AtomicU32, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Me, Ordering, RobustNode, futex_wait,
+    futex_wake, mutant, spin_hint,
 };
 
 const UNLOCKED: u32 = 0;
@@ -38,7 +38,8 @@ const CONSISTENT: u32 = 0;
 const INCONSISTENT: u32 = 1;
 
 /// Spins (word loads) before a contended locker sleeps, while the holder has no sleepers queued.
-const SPIN_LIMIT: u32 = 100;
+/// One under loom: every spin is a scheduling point there.
+const SPIN_LIMIT: u32 = if cfg!(loom) { 1 } else { 100 };
 
 /// A robust, process-shared mutex that lives in place in any memory, shared or not.
 ///
@@ -131,10 +132,9 @@ impl RawMutex {
         if self.word.compare_exchange(UNLOCKED, me.tid(), acquire, Ordering::Relaxed).is_ok() {
             // SAFETY: this thread just took the lock and its node is unlinked (owners unlink before
             // releasing); `me` is the calling thread.
-            unsafe {
-                me.enqueue(&self.word, &self.node);
-                me.clear_pending();
-            }
+            unsafe { me.enqueue(&self.word, &self.node) };
+            // SAFETY: `me` is the calling thread.
+            unsafe { me.clear_pending() };
             return Ok(Acquired::Locked);
         }
         self.lock_contended(me, deadline)
@@ -178,12 +178,12 @@ impl RawMutex {
                 continue;
             }
             let asleep = v | FUTEX_WAITERS;
-            if v != asleep
-                && self.word.compare_exchange(v, asleep, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
+            if v != asleep && self.word.compare_exchange(v, asleep, Ordering::Relaxed, Ordering::Relaxed).is_err() {
                 continue;
             }
-            slept = FUTEX_WAITERS;
+            if !mutant("mutex_forget_waiters") {
+                slept = FUTEX_WAITERS;
+            }
             // The futex re-checks `word == asleep` atomically with queueing us, so an unlock that
             // swapped the word after our load makes this return at once instead of sleeping.
             if let Err(e) = futex_wait(&self.word, asleep, deadline) {
@@ -208,11 +208,10 @@ impl RawMutex {
             return Err(Error::NotOwner);
         }
         let recoverable = self.state.load(Ordering::Relaxed) == CONSISTENT;
+        // SAFETY: as in `lock_until`: the node sits where the kernel expects it; `me` is us.
+        unsafe { me.set_pending(&self.word, &self.node) };
         // SAFETY: this thread owns the lock and linked its node when it took it.
-        unsafe {
-            me.set_pending(&self.word, &self.node);
-            me.dequeue(&self.word, &self.node);
-        }
+        unsafe { me.dequeue(&self.word, &self.node) };
         let released = if recoverable {
             UNLOCKED
         } else {

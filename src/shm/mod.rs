@@ -173,14 +173,8 @@ impl Region {
         // SAFETY: the mapping is fresh, page-aligned and at least HEADER_LEN bytes; nobody else can
         // read the header before it exists (openers treat an all-zero header as "not yet").
         unsafe { header.write(Header::new(kind, len as u64, layout)) };
-        let region = Region {
-            base,
-            len,
-            kind,
-            layout,
-            name: name.map(Box::from),
-            unlink_by: name.map(|_| std::process::id()),
-        };
+        let region =
+            Region { base, len, kind, layout, name: name.map(Box::from), unlink_by: name.map(|_| std::process::id()) };
         init(region.payload());
         // SAFETY: the header was written above and the mapping lives as long as `region`.
         unsafe { header.as_ref() }.set_ready();
@@ -233,10 +227,10 @@ impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: base/len are the mapping this Region made or attached, used by nobody after drop.
         unsafe { mman::unmap(self.base, self.len) };
-        if let (Some(name), Some(pid)) = (&self.name, self.unlink_by) {
-            if pid == std::process::id() {
-                let _ = mman::shm_unlink(name);
-            }
+        if let (Some(name), Some(pid)) = (&self.name, self.unlink_by)
+            && pid == std::process::id()
+        {
+            let _ = mman::shm_unlink(name);
         }
     }
 }

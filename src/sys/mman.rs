@@ -58,9 +58,8 @@ fn shm_error(e: rustix::io::Errno) -> Error {
 /// Maps `len` bytes of `fd`, readable and writable, shared with every other mapping of it.
 pub(crate) fn map_shared(fd: impl AsFd, len: usize) -> Result<NonNull<u8>, Error> {
     // SAFETY: a fresh mapping chosen by the kernel (null hint) aliases no Rust allocation.
-    let p = unsafe {
-        rustix::mm::mmap(ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
-    }?;
+    let p =
+        unsafe { rustix::mm::mmap(ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0) }?;
     NonNull::new(p.cast()).ok_or(Error::NoMem)
 }
 

@@ -23,15 +23,10 @@ pub(crate) enum Forked {
 pub(crate) unsafe fn fork() -> Result<Forked, Error> {
     // SAFETY: forwarded caller duty about what the child does.
     match unsafe { libc::fork() } {
-        -1 => Err(Error::from_errno(Errno::from_raw_os_error(last_errno()))),
+        -1 => Err(Error::from_errno(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::AGAIN))),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid)),
     }
-}
-
-fn last_errno() -> i32 {
-    // SAFETY: __errno_location returns this thread's errno slot, always valid.
-    unsafe { *libc::__errno_location() }
 }
 
 /// Ends the calling process at once: no atexit handlers, no stdio flush, no unwinding.

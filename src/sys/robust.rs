@@ -44,6 +44,11 @@ struct RobustListHead {
     list_op_pending: usize,
 }
 
+/// Offsets of `struct robust_list_head`'s words.
+const LIST: usize = core::mem::offset_of!(RobustListHead, list);
+const FUTEX_OFFSET: usize = core::mem::offset_of!(RobustListHead, futex_offset);
+const PENDING: usize = core::mem::offset_of!(RobustListHead, list_op_pending);
+
 /// Byte offset of a node's `next` field from its futex word: the head's `futex_offset` negated.
 pub(crate) const NODE_NEXT_OFFSET: usize = 32;
 /// Byte offset of a node's `prev` field from its futex word.
@@ -61,6 +66,7 @@ pub(crate) struct ThreadIdentity {
 }
 
 impl ThreadIdentity {
+    #[cfg(feature = "std")]
     const EMPTY: ThreadIdentity = ThreadIdentity { tid: 0, head: 0 };
 
     /// The identity of the calling thread.
@@ -80,8 +86,9 @@ impl ThreadIdentity {
         }
     }
 
-    fn head(self) -> *mut RobustListHead {
-        self.head as *mut RobustListHead
+    /// A word of this thread's robust-list head.
+    fn head_word(self, offset: usize) -> *mut usize {
+        (self.head + offset) as *mut usize
     }
 
     /// Records `next` as the list operation in progress (`list_op_pending`).
@@ -95,7 +102,7 @@ impl ThreadIdentity {
         if self.head != 0 {
             compiler_fence(Ordering::SeqCst);
             // SAFETY: `head` came from get_robust_list for this thread and stays valid while it lives.
-            unsafe { ptr::addr_of_mut!((*self.head()).list_op_pending).write_volatile(next as usize) };
+            unsafe { self.head_word(PENDING).write_volatile(next as usize) };
             compiler_fence(Ordering::SeqCst);
         }
     }
@@ -109,7 +116,7 @@ impl ThreadIdentity {
         if self.head != 0 {
             compiler_fence(Ordering::SeqCst);
             // SAFETY: as in `set_pending`.
-            unsafe { ptr::addr_of_mut!((*self.head()).list_op_pending).write_volatile(0) };
+            unsafe { self.head_word(PENDING).write_volatile(0) };
         }
     }
 
@@ -123,17 +130,18 @@ impl ThreadIdentity {
         if self.head == 0 {
             return;
         }
-        let head = self.head();
-        // SAFETY: only this thread links or unlinks entries of its own list; every entry is a
-        // `{prev, next}` pair (ours or glibc's), or the head with glibc's `robust_prev` before it.
+        let head = self.head_word(LIST);
+        // SAFETY: only this thread links or unlinks entries of its own list, and every address
+        // below is a live link field: the head's `list`, a `{prev, next}` pair of ours or glibc's,
+        // or glibc's `robust_prev` word before the head. One splice, one invariant.
+        #[allow(clippy::multiple_unsafe_ops_per_block)]
         unsafe {
-            let first = ptr::addr_of!((*head).list).read_volatile();
-            let first_prev = ((first & !1) - PREV_BEFORE_NEXT) as *mut usize;
-            first_prev.write_volatile(next as usize);
+            let first = head.read_volatile();
+            (((first & !1) - PREV_BEFORE_NEXT) as *mut usize).write_volatile(next as usize);
             next.write_volatile(first);
             next.byte_sub(PREV_BEFORE_NEXT).write_volatile(head as usize);
             compiler_fence(Ordering::SeqCst);
-            ptr::addr_of_mut!((*head).list).write_volatile(next as usize);
+            head.write_volatile(next as usize);
             compiler_fence(Ordering::SeqCst);
         }
     }
@@ -148,7 +156,8 @@ impl ThreadIdentity {
             return;
         }
         // SAFETY: the node is linked in this thread's list (caller duty), so its neighbours are
-        // live entries of the same list, touched only by this thread.
+        // live entries of the same list, touched only by this thread. One splice, one invariant.
+        #[allow(clippy::multiple_unsafe_ops_per_block)]
         unsafe {
             let prev = next.byte_sub(PREV_BEFORE_NEXT);
             let after = next.read_volatile();
@@ -169,15 +178,13 @@ fn query() -> ThreadIdentity {
     let mut len: libc::size_t = 0;
     // SAFETY: get_robust_list(0, ..) writes the calling thread's head pointer and length into the
     // two out-parameters, which are valid for writes.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_get_robust_list, 0 as libc::c_long, &mut head, &mut len)
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_get_robust_list, 0 as libc::c_long, &mut head, &mut len) };
     let usable = rc == 0
         && !head.is_null()
         && len == core::mem::size_of::<RobustListHead>()
         // SAFETY: the kernel returned this thread's registered head, which glibc keeps alive for
         // the thread's lifetime.
-        && unsafe { ptr::addr_of!((*head).futex_offset).read_volatile() } == -(NODE_NEXT_OFFSET as isize);
+        && unsafe { ((head as usize + FUTEX_OFFSET) as *const isize).read_volatile() } == -(NODE_NEXT_OFFSET as isize);
     debug_assert!(usable, "thread has no glibc robust list: the lock cannot be robust here");
     ThreadIdentity { tid, head: if usable { head as usize } else { 0 } }
 }

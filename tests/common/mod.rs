@@ -1,4 +1,5 @@
 //! Helpers shared by the cross-process tests: children with a watchdog, bounded waits.
+#![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
