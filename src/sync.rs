@@ -17,6 +17,7 @@ pub(crate) use core::sync::atomic::{AtomicU32, Ordering};
 pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
 
 /// Real atomics even under loom: process bookkeeping (statics, handles) that no model covers.
+#[cfg(feature = "std")]
 pub(crate) mod unmodelled {
     pub(crate) use core::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 }
@@ -27,15 +28,6 @@ pub(crate) const FUTEX_WAITERS: u32 = 0x8000_0000;
 pub(crate) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
 /// Futex word bits that hold the owner's TID (kernel ABI, `FUTEX_TID_MASK`).
 pub(crate) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
-
-/// A busy-wait hint. Under loom, a yield, so that spinning models make progress.
-#[inline]
-pub(crate) fn spin_hint() {
-    #[cfg(not(loom))]
-    core::hint::spin_loop();
-    #[cfg(loom)]
-    loom::thread::yield_now();
-}
 
 /// Whether the loom mutation `name` is switched on (`MPK_MUTANT=name`). Always false outside loom:
 /// mutations exist only to prove that a loom model can fail.

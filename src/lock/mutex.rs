@@ -18,6 +18,11 @@
 //! `OWNER_DIED`; a sleeper sets `WAITERS` before it sleeps, and whoever takes the lock after
 //! having slept keeps `WAITERS` set, since other sleepers may remain. Lock and unlock make no
 //! system call unless `WAITERS` is set.
+//!
+//! A contended locker sleeps at once, without spinning first (as glibc's default mutex does):
+//! the holder then keeps the cache line and re-takes the lock cheaply. Measured with two processes
+//! hammering one lock (`mpkit-bench mutex_contended`): 42-67 M incr/s without spinning, 32 M with
+//! 10 spins, 20 M with 100.
 
 use core::marker::PhantomData;
 use core::time::Duration;
@@ -26,7 +31,7 @@ use crate::error::Error;
 use crate::lock::{LockError, LockResult};
 use crate::sync::{
     AtomicU32, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Me, Ordering, RobustNode, futex_wait,
-    futex_wake, mutant, spin_hint,
+    futex_wake, mutant,
 };
 
 const UNLOCKED: u32 = 0;
@@ -36,10 +41,6 @@ const NOT_RECOVERABLE: u32 = FUTEX_OWNER_DIED | FUTEX_TID_MASK;
 const CONSISTENT: u32 = 0;
 /// `state`: the lock was taken from a dead owner and not yet declared consistent.
 const INCONSISTENT: u32 = 1;
-
-/// Spins (word loads) before a contended locker sleeps, while the holder has no sleepers queued.
-/// One under loom: every spin is a scheduling point there.
-const SPIN_LIMIT: u32 = if cfg!(loom) { 1 } else { 100 };
 
 /// A robust, process-shared mutex that lives in place in any memory, shared or not.
 ///
@@ -144,7 +145,6 @@ impl RawMutex {
     fn lock_contended(&self, me: Me, deadline: Deadline) -> Result<Acquired, Error> {
         let tid = me.tid();
         let acquire = if mutant("mutex_relaxed_lock") { Ordering::Relaxed } else { Ordering::Acquire };
-        let mut spins = 0;
         // After sleeping, take the lock with WAITERS set: other sleepers may remain.
         let mut slept = 0;
         let result = loop {
@@ -171,11 +171,6 @@ impl RawMutex {
             }
             if deadline.is_now() {
                 break Err(Error::Timeout);
-            }
-            if spins < SPIN_LIMIT && v & FUTEX_WAITERS == 0 {
-                spins += 1;
-                spin_hint();
-                continue;
             }
             let asleep = v | FUTEX_WAITERS;
             if v != asleep && self.word.compare_exchange(v, asleep, Ordering::Relaxed, Ordering::Relaxed).is_err() {
