@@ -62,6 +62,7 @@ impl Shared {
         // SAFETY: offset 128 lies inside the 4 KiB region, on its own cache line.
         unsafe { self.region.as_ptr().add(128).cast() }
     }
+    /// Slot `i` (0 or 1) for a child's end time, in seconds since the run's origin.
     fn end(&self, i: usize) -> *mut f64 {
         // SAFETY: offsets 256 and 264 lie inside the region.
         unsafe { self.region.as_ptr().add(256 + 8 * i).cast() }
@@ -70,9 +71,39 @@ impl Shared {
 
 fn locked_increment(s: &Shared) {
     let _ = s.mutex().lock_until(mpkit::Deadline::FOREVER);
+    let c = s.counter();
     // SAFETY: the counter is only touched under the mutex.
-    unsafe { s.counter().write_volatile(s.counter().read_volatile() + 1) };
+    let v = unsafe { c.read_volatile() };
+    // SAFETY: as above.
+    unsafe { c.write_volatile(v + 1) };
     let _ = s.mutex().unlock();
+}
+
+/// A start gate: children block reading a pipe until the parent closes its write end.
+struct Gate([i32; 2]);
+
+impl Gate {
+    fn new() -> Gate {
+        let mut fds = [0i32; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        Gate(fds)
+    }
+    /// In a child: wait until the parent opens the gate.
+    fn wait(&self) {
+        // SAFETY: closing our copy of the write end so that the parent's close gives EOF.
+        unsafe { libc::close(self.0[1]) };
+        let mut b = 0u8;
+        // SAFETY: a one-byte read into a local buffer; returns at EOF.
+        unsafe { libc::read(self.0[0], (&mut b as *mut u8).cast(), 1) };
+    }
+    /// In the parent: start everyone.
+    fn open(&self) {
+        for fd in self.0 {
+            // SAFETY: closes the parent's two pipe ends exactly once.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 /// `lock.kit_mutex_uncontended`: lock, counter++, unlock, in one process (ns per pair).
@@ -102,19 +133,12 @@ fn mutex_contended(env: &Env) {
     env.report("lock.kit_mutex_2proc_contended", "incr/s", || {
         let s = Shared::new();
         let origin = Instant::now();
-        let mut gate = [0i32; 2];
-        // SAFETY: a pipe whose write end the parent closes to start both children at once.
-        assert_eq!(unsafe { libc::pipe(gate.as_mut_ptr()) }, 0);
+        let gate = Gate::new();
         let kids: Vec<Process> = (0..2)
             .map(|i| {
-                let s = &s;
+                let (s, gate) = (&s, &gate);
                 let child = move || {
-                    let mut b = 0u8;
-                    // SAFETY: closes the inherited write end, then blocks until the parent's close.
-                    unsafe {
-                        libc::close(gate[1]);
-                        libc::read(gate[0], (&mut b as *mut u8).cast(), 1);
-                    }
+                    gate.wait();
                     for _ in 0..n {
                         locked_increment(s);
                     }
@@ -128,16 +152,15 @@ fn mutex_contended(env: &Env) {
             .collect();
         std::thread::sleep(std::time::Duration::from_millis(20));
         let t0 = monotonic_s(origin);
-        // SAFETY: closing our pipe ends opens the gate.
-        unsafe {
-            libc::close(gate[0]);
-            libc::close(gate[1]);
-        }
+        gate.open();
         for k in &kids {
             assert_eq!(k.join(), Ok(0), "child failed");
         }
-        // SAFETY: both children exited; no concurrent access remains.
-        let (count, t1) = unsafe { (s.counter().read_volatile(), s.end(0).read().max(s.end(1).read())) };
+        // SAFETY: both children exited; nothing writes the region any more.
+        let count = unsafe { s.counter().read_volatile() };
+        // SAFETY: as above.
+        let end = |i| unsafe { s.end(i).read_volatile() };
+        let t1 = end(0).max(end(1));
         assert_eq!(count, 2 * n, "lost increments");
         2.0 * n as f64 / (t1 - t0)
     });
