@@ -9,6 +9,30 @@
 //! makes system calls. Without the default `std` feature the crate is `#![no_std]` and offers the
 //! in-place primitives only.
 //!
+//! # Example
+//! ```
+//! use mpkit::{Process, SharedValue};
+//!
+//! let hits = SharedValue::new(0u64)?;
+//! let kids = (0..4)
+//!     .map(|_| {
+//!         let work = || {
+//!             for _ in 0..1000 {
+//!                 hits.lock().unwrap()[0] += 1;
+//!             }
+//!             0
+//!         };
+//!         // SAFETY: the children only use mpkit objects (see the fork rules below).
+//!         unsafe { Process::spawn(work) }
+//!     })
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! for k in &kids {
+//!     assert_eq!(k.join()?, 0);
+//! }
+//! assert_eq!(hits.get()?, 4000);
+//! # Ok::<(), mpkit::Error>(())
+//! ```
+//!
 //! # Fork rules
 //! Objects created before `fork` are shared with the child at the same address. After `fork` in a
 //! process that has other threads, the child may only do what is async-signal-safe until it calls
