@@ -125,22 +125,19 @@ macro_rules! element {
 }
 element!(i8 => I8, u8 => U8, i16 => I16, u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, f32 => F32, f64 => F64);
 
-/// Writes a fresh array into `mem`: an unlocked mutex, then `bytes` element bytes from `init`
-/// (which is `bytes` long) or zeroes.
+/// Writes a fresh array into `mem`: an unlocked mutex, then the element bytes from `init`, if any.
+/// Without `init` the elements are left as they are: callers zero them, unless the memory is a
+/// fresh mapping (already zero, and left untouched so that its pages are not allocated).
 ///
 /// # Safety
 /// - `mem` is valid for writes of `ARRAY_DATA_OFFSET + bytes` bytes, 8-aligned, used by nobody else.
 unsafe fn build_in_place(mem: NonNull<u8>, bytes: usize, init: Option<&[u8]>) {
-    debug_assert!(init.is_none_or(|i| i.len() == bytes));
     // SAFETY: the lock's 64 bytes lie at the start of the caller's exclusive memory.
     unsafe { mem.cast::<RawMutex>().write(RawMutex::new()) };
-    // SAFETY: the elements start ARRAY_DATA_OFFSET bytes in, inside the same memory.
-    let data = unsafe { mem.add(ARRAY_DATA_OFFSET) };
-    match init {
-        // SAFETY: `bytes` bytes fit after the lock; `src` is a separate slice of that length.
-        Some(src) => unsafe { data.copy_from_nonoverlapping(NonNull::from(src).cast(), bytes) },
-        // SAFETY: as above.
-        None => unsafe { data.write_bytes(0, bytes) },
+    if let Some(src) = init {
+        debug_assert_eq!(src.len(), bytes);
+        // SAFETY: `bytes` bytes fit after the lock, in the same memory; `src` is a separate slice.
+        unsafe { mem.add(ARRAY_DATA_OFFSET).copy_from_nonoverlapping(NonNull::from(src).cast(), bytes) };
     }
 }
 
@@ -173,6 +170,10 @@ impl<'a, T: Element> ArrayView<'a, T> {
         let bytes = len * size_of::<T>();
         // SAFETY: the caller gives us exclusive, aligned memory of `bytes_needed(len)` bytes.
         unsafe { build_in_place(mem, bytes, init.map(bytemuck::cast_slice)) };
+        if init.is_none() {
+            // SAFETY: as above; the elements follow the lock.
+            unsafe { mem.add(ARRAY_DATA_OFFSET).write_bytes(0, bytes) };
+        }
         // SAFETY: the array was just built in `mem`, which lives for `'a`.
         Ok(unsafe { Self::from_raw(mem, len) })
     }
@@ -328,7 +329,8 @@ mod owned {
             }
             let layout = [ty as u64, len as u64, ty.size() as u64, 0];
             let region = Region::build(Kind::Array, layout, bytes, name, |mem| {
-                // SAFETY: `mem` is the fresh, exclusive, 64-byte-aligned payload of `bytes` bytes.
+                // SAFETY: `mem` is the fresh (zeroed), exclusive, 64-byte-aligned payload of
+                // `bytes` bytes.
                 unsafe { build_in_place(mem, len * ty.size(), init) }
             })?;
             Ok(AnyArray { region, ty, len })
