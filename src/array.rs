@@ -136,8 +136,10 @@ unsafe fn build_in_place(mem: NonNull<u8>, bytes: usize, init: Option<&[u8]>) {
     unsafe { mem.cast::<RawMutex>().write(RawMutex::new()) };
     if let Some(src) = init {
         debug_assert_eq!(src.len(), bytes);
-        // SAFETY: `bytes` bytes fit after the lock, in the same memory; `src` is a separate slice.
-        unsafe { mem.add(ARRAY_DATA_OFFSET).copy_from_nonoverlapping(NonNull::from(src).cast(), bytes) };
+        // SAFETY: the elements start ARRAY_DATA_OFFSET bytes in, inside the same memory.
+        let data = unsafe { mem.add(ARRAY_DATA_OFFSET) };
+        // SAFETY: `bytes` bytes fit after the lock; `src` is a separate slice of that length.
+        unsafe { data.copy_from_nonoverlapping(NonNull::from(src).cast(), bytes) };
     }
 }
 
@@ -172,7 +174,9 @@ impl<'a, T: Element> ArrayView<'a, T> {
         unsafe { build_in_place(mem, bytes, init.map(bytemuck::cast_slice)) };
         if init.is_none() {
             // SAFETY: as above; the elements follow the lock.
-            unsafe { mem.add(ARRAY_DATA_OFFSET).write_bytes(0, bytes) };
+            let data = unsafe { mem.add(ARRAY_DATA_OFFSET) };
+            // SAFETY: `bytes` element bytes fit in the caller's memory after the lock.
+            unsafe { data.write_bytes(0, bytes) };
         }
         // SAFETY: the array was just built in `mem`, which lives for `'a`.
         Ok(unsafe { Self::from_raw(mem, len) })
