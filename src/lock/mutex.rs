@@ -87,6 +87,18 @@ pub enum Acquired {
     OwnerDied,
 }
 
+macro_rules! unlocked {
+    () => {
+        RawMutex {
+            word: AtomicU32::new(UNLOCKED),
+            state: AtomicU32::new(CONSISTENT),
+            _reserved: [0; 4],
+            node: RobustNode::new(),
+            _tail: [0; 3],
+        }
+    };
+}
+
 impl Default for RawMutex {
     fn default() -> Self {
         Self::new()
@@ -97,25 +109,13 @@ impl RawMutex {
     /// An unlocked mutex.
     #[cfg(not(loom))]
     pub const fn new() -> RawMutex {
-        RawMutex {
-            word: AtomicU32::new(UNLOCKED),
-            state: AtomicU32::new(CONSISTENT),
-            _reserved: [0; 4],
-            node: RobustNode::new(),
-            _tail: [0; 3],
-        }
+        unlocked!()
     }
 
-    /// An unlocked mutex.
+    /// An unlocked mutex (loom's atomics have no `const` constructor).
     #[cfg(loom)]
     pub fn new() -> RawMutex {
-        RawMutex {
-            word: AtomicU32::new(UNLOCKED),
-            state: AtomicU32::new(CONSISTENT),
-            _reserved: [0; 4],
-            node: RobustNode::new(),
-            _tail: [0; 3],
-        }
+        unlocked!()
     }
 
     /// Takes the lock, waiting until `deadline`. C-style: on success the caller must
