@@ -41,6 +41,8 @@
 //! unwinding into the parent's code. See [`process`] for the full list.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
+// Under loom only the algorithms are built for models: the kernel-facing code goes unused.
+#![cfg_attr(loom, allow(dead_code))]
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 compile_error!("mpkit supports Linux with glibc only (its robust lock joins glibc's robust list)");
