@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Puts mpkit beside what users would pick instead, in one run of ../shared/anchors:
+# builds mpkit-bench, runs the anchors' run_all.sh in a private copy (shared/ stays untouched)
+# and keeps the run's TSV in benches/results/. Extra arguments are ignored; env as run_all.sh
+# (ANCHOR_SCALE, ANCHOR_REPS, ANCHOR_TOTAL_BUDGET).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+anchors=${ANCHORS_DIR:-$root/../shared/anchors}
+cargo build -q --release --example mpkit-bench
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r "$anchors"/. "$work"/
+chmod -R u+w "$work"
+mkdir -p "$root/benches/results"
+ANCHOR_EXTRA="kit=$root/target/release/examples/mpkit-bench" \
+ANCHOR_OUT="$root/benches/results/anchors-run-$(date +%Y%m%dT%H%M%S).tsv" \
+    "$work/run_all.sh"
