@@ -21,7 +21,9 @@
 //!   Forks that bypass glibc (raw `clone`) skip it: do not use mpkit locks in such children.
 //!
 //! # Reaping
-//! `join` (or a successful `is_alive`/`exitcode` poll) reaps the child. Dropping a handle of a
+//! `join` (or a successful `is_alive`/`exitcode` poll) reaps the child. Do not reap mpkit's
+//! children behind its back (`waitpid(-1)` in a SIGCHLD handler, or SIGCHLD set to `SIG_IGN`):
+//! their exit codes are then lost and `join` reports `Sys(ECHILD)`. Dropping a handle of a
 //! process that is still running detaches it: mpkit reaps it later, the next time this process
 //! starts or drops a `Process`, so no zombie outlives the next such call.
 
@@ -57,7 +59,7 @@ pub struct Process {
 const RUNNING: i64 = i64::MIN;
 /// Yields to wait for a concurrent reaper to publish the exit code (it is a few instructions
 /// away). Bounded so that a child reaped behind our back (SIGCHLD ignored) reports ECHILD.
-const REAP_PUBLISH_SPINS: u32 = 100_000;
+const REAP_PUBLISH_SPINS: u32 = 10_000;
 
 impl Process {
     /// Forks a child that runs `f` and exits with its return value (0..=255; the kernel keeps

@@ -185,7 +185,8 @@ fn query() -> ThreadIdentity {
         // SAFETY: the kernel returned this thread's registered head, which glibc keeps alive for
         // the thread's lifetime.
         && unsafe { ((head as usize + FUTEX_OFFSET) as *const isize).read_volatile() } == -(NODE_NEXT_OFFSET as isize);
-    debug_assert!(usable, "thread has no glibc robust list: the lock cannot be robust here");
+    // Without a usable head (a thread glibc did not create) the lock still works, but the kernel
+    // cannot report this thread's death to other lockers.
     ThreadIdentity { tid, head: if usable { head as usize } else { 0 } }
 }
 
