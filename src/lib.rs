@@ -53,9 +53,12 @@ extern crate std;
 pub mod array;
 pub mod error;
 pub mod lock;
+pub mod queue;
 pub mod sync;
 pub(crate) mod sys;
 
+#[cfg(feature = "std")]
+pub mod pipe;
 #[cfg(feature = "std")]
 pub mod process;
 #[cfg(feature = "std")]
@@ -71,7 +74,12 @@ pub use array::{SharedArray, SharedValue};
 pub use error::Error;
 pub use lock::{Acquired, RawMutex};
 #[cfg(feature = "std")]
+pub use pipe::{Conn, pipe};
+#[cfg(feature = "std")]
 pub use process::{Process, ProcessOptions};
+pub use queue::QueueRef;
+#[cfg(feature = "std")]
+pub use queue::{ByteQueue, Queue};
 #[cfg(feature = "std")]
 pub use shm::Region;
 pub use sync::Deadline;

@@ -12,9 +12,9 @@ use core::time::Duration;
 use crate::error::Error;
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicU32, Ordering};
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Real atomics even under loom: process bookkeeping (statics, handles) that no model covers.
 #[cfg(feature = "std")]
@@ -28,6 +28,69 @@ pub(crate) const FUTEX_WAITERS: u32 = 0x8000_0000;
 pub(crate) const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
 /// Futex word bits that hold the owner's TID (kernel ABI, `FUTEX_TID_MASK`).
 pub(crate) const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+
+/// A busy-wait hint (`pause`). Under loom, a yield, so that spinning models make progress.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Gives the CPU to another runnable thread.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    rustix::thread::sched_yield();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Marks accesses to bytes that live outside Rust's types (ring slots in shared memory, copied
+/// with raw pointers). A zero-sized no-op normally; under loom, an `UnsafeCell<()>` whose
+/// `with`/`with_mut` let loom check that every write happens-before the reads it feeds.
+#[repr(C)]
+pub(crate) struct AccessCell {
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<()>,
+}
+
+impl AccessCell {
+    /// A fresh cell.
+    pub(crate) fn new() -> AccessCell {
+        AccessCell {
+            #[cfg(loom)]
+            cell: loom::cell::UnsafeCell::new(()),
+        }
+    }
+
+    /// Runs `f`, which writes the bytes this cell stands for.
+    #[inline(always)]
+    pub(crate) fn write<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(loom)]
+        {
+            self.cell.with_mut(|_| f())
+        }
+        #[cfg(not(loom))]
+        {
+            f()
+        }
+    }
+
+    /// Runs `f`, which reads the bytes this cell stands for.
+    #[inline(always)]
+    pub(crate) fn read<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(loom)]
+        {
+            self.cell.with(|_| f())
+        }
+        #[cfg(not(loom))]
+        {
+            f()
+        }
+    }
+}
 
 /// Whether the loom mutation `name` is switched on (`MPK_MUTANT=name`). Always false outside loom:
 /// mutations exist only to prove that a loom model can fail.
@@ -76,6 +139,11 @@ impl Deadline {
             ms if ms > 0 => Ok(Deadline::after(Duration::from_millis(ms as u64))),
             _ => Err(Error::Inval),
         }
+    }
+
+    /// The earlier of two deadlines.
+    pub fn earliest(self, other: Deadline) -> Deadline {
+        if other.at_ns < self.at_ns { other } else { self }
     }
 
     /// True for `NOW`: the caller must not block at all.

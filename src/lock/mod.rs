@@ -1,5 +1,6 @@
 //! Cross-process locks that work in any shared memory, in place: the robust futex mutex.
 
+pub(crate) mod backoff;
 mod mutex;
 
 pub use mutex::{Acquired, MutexGuard, RawMutex};

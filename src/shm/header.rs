@@ -27,6 +27,10 @@ pub enum Kind {
     Mutex = 2,
     /// A typed array with its lock (`mpk_array_*`, [`SharedArray`](crate::SharedArray)).
     Array = 3,
+    /// An MPMC message queue (`mpk_queue_*`, [`ByteQueue`](crate::ByteQueue)).
+    Queue = 4,
+    /// A pipe's rings (`mpk_pipe_create`, [`pipe`](crate::pipe())).
+    Pipe = 5,
 }
 
 /// The first [`HEADER_LEN`] bytes of a region.
@@ -104,6 +108,8 @@ impl Header {
             1 => Kind::Raw,
             2 => Kind::Mutex,
             3 => Kind::Array,
+            4 => Kind::Queue,
+            5 => Kind::Pipe,
             _ => return Err(Error::BadObject),
         };
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {

@@ -220,6 +220,8 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Raw => "mpkit-shm",
         Kind::Mutex => "mpkit-mutex",
         Kind::Array => "mpkit-array",
+        Kind::Queue => "mpkit-queue",
+        Kind::Pipe => "mpkit-pipe",
     }
 }
 

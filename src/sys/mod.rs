@@ -11,3 +11,5 @@ pub(crate) mod time;
 pub(crate) mod mman;
 #[cfg(feature = "std")]
 pub(crate) mod proc;
+#[cfg(feature = "std")]
+pub(crate) mod sock;

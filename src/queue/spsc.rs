@@ -1,0 +1,383 @@
+//! The single-producer single-consumer byte ring under each direction of a pipe.
+//!
+//! `tail` counts bytes written, `head` bytes read; both only grow, and every write and read is a
+//! multiple of 8 bytes, so positions stay 8-aligned and an 8-byte frame header never wraps.
+//! The writer publishes `tail` and the reader `head` with a Release CAS that pairs with the other
+//! side's Acquire load: the writer's bytes are visible before the reader sees the new tail, and
+//! the reader is done with bytes before the writer sees them freed.
+//!
+//! Sleeping follows the queue's protocol (see `queue::mpmc`): bit 63 of `tail` says "the reader
+//! may sleep on `readable`", bit 63 of `head` says "the writer may sleep on `writable`". A waiter
+//! reads the event word, then sets the bit with a CAS at the value that proves it must wait; the
+//! other side's publishing CAS clears it and wakes. No system call unless someone sleeps.
+//!
+//! Each end keeps a cached copy of the other side's position (a hint: stale means "less
+//! available", and is refreshed before giving up); its own position it always reads from the
+//! ring, so handles copied by `fork` cannot disagree with it.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use crate::error::Error;
+use crate::lock::backoff::Backoff;
+use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
+
+const SLEEPERS: u64 = 1 << 63;
+const MAGIC: u32 = u32::from_le_bytes(*b"MPKS");
+/// Smallest and largest data capacity in bytes (powers of two).
+pub(crate) const MIN_CAPACITY: usize = 64;
+pub(crate) const MAX_CAPACITY: usize = 1 << 40;
+/// Unit of every write and read, and the frame header size.
+pub(crate) const UNIT: usize = 8;
+
+const SPIN_MIN: u32 = 64;
+const SPIN_MAX: u32 = 1 << 14;
+
+#[repr(C)]
+pub(crate) struct ByteRing {
+    magic: u32,
+    _r: u32,
+    /// Data bytes, a power of two.
+    capacity: u64,
+    _p0: [u8; 48],
+    /// Bytes written (`SLEEPERS`: the reader may sleep on `readable`).
+    tail: AtomicU64,
+    _p1: [u8; 56],
+    /// Bytes read (`SLEEPERS`: the writer may sleep on `writable`).
+    head: AtomicU64,
+    _p2: [u8; 56],
+    readable: AtomicU32,
+    writable: AtomicU32,
+    /// Adaptive spin budget before sleeping.
+    spin: AtomicU32,
+    _p3: [u8; 52],
+}
+
+/// Where the data starts.
+const DATA_OFFSET: usize = size_of::<ByteRing>().next_multiple_of(64);
+
+#[cfg(not(loom))]
+const _: () = assert!(size_of::<ByteRing>() == 256 && DATA_OFFSET == 256);
+
+/// A ring in place over caller memory. Copyable; borrows the memory for `'a`.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct RingRef<'a> {
+    base: NonNull<ByteRing>,
+    _mem: PhantomData<&'a ByteRing>,
+}
+
+// SAFETY: shared fields are atomics (or read-only after init); data bytes are touched only by the
+// writer (free bytes) or the reader (published bytes), ordered by the tail/head protocol.
+unsafe impl Send for RingRef<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RingRef<'_> {}
+
+/// What a waiting end waits for.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) enum Want {
+    /// The reader: at least one unit of data.
+    Data,
+    /// The writer: at least one unit of free space.
+    Space,
+}
+
+impl<'a> RingRef<'a> {
+    /// The capacity `init` uses for a request of `bytes`, or `None` if out of range.
+    pub(crate) fn capacity_for(bytes: usize) -> Option<usize> {
+        if bytes == 0 || bytes > MAX_CAPACITY {
+            return None;
+        }
+        Some(bytes.max(MIN_CAPACITY).next_power_of_two())
+    }
+
+    /// Bytes of memory a ring of `capacity` (from `capacity_for`) occupies.
+    pub(crate) fn size_for(capacity: usize) -> usize {
+        DATA_OFFSET + capacity + Self::cells_len(capacity)
+    }
+
+    /// Loom's access cells, one per unit, after the data (zero bytes outside loom).
+    fn cells_len(capacity: usize) -> usize {
+        capacity / UNIT * size_of::<AccessCell>()
+    }
+
+    /// Builds an empty ring of `capacity` data bytes in `mem`.
+    ///
+    /// # Safety
+    /// - `mem` is 8-aligned, valid for `size_for(capacity)` bytes for `'a`, used by nothing else
+    ///   during the call; `capacity` came from `capacity_for`.
+    pub(crate) unsafe fn init(mem: NonNull<u8>, capacity: usize) -> RingRef<'a> {
+        debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
+        let ring = ByteRing {
+            magic: MAGIC,
+            _r: 0,
+            capacity: capacity as u64,
+            _p0: [0; 48],
+            tail: AtomicU64::new(0),
+            _p1: [0; 56],
+            head: AtomicU64::new(0),
+            _p2: [0; 56],
+            readable: AtomicU32::new(0),
+            writable: AtomicU32::new(0),
+            spin: AtomicU32::new(SPIN_MIN * 16),
+            _p3: [0; 52],
+        };
+        // SAFETY: exclusive, aligned, large enough (caller duty).
+        unsafe { mem.cast::<ByteRing>().write(ring) };
+        let r = RingRef { base: mem.cast(), _mem: PhantomData };
+        for unit in 0..Self::cells_len(capacity) / size_of::<AccessCell>().max(1) {
+            // SAFETY: the cells lie after the data, inside `size_for(capacity)` bytes.
+            unsafe { r.cell_ptr(unit).write(AccessCell::new()) };
+        }
+        r
+    }
+
+    /// Attaches to a ring built by `init` in `mem`; `BadObject` if there is none.
+    ///
+    /// # Safety
+    /// - `mem` is readable and, if it holds a ring, stays mapped for `'a`.
+    pub(crate) unsafe fn from_raw(mem: NonNull<u8>) -> Result<RingRef<'a>, Error> {
+        // SAFETY: readable (caller duty); `magic` is never rewritten after init.
+        if unsafe { mem.cast::<u32>().read() } != MAGIC {
+            return Err(Error::BadObject);
+        }
+        Ok(RingRef { base: mem.cast(), _mem: PhantomData })
+    }
+
+    fn ring(&self) -> &'a ByteRing {
+        // SAFETY: `base` holds an initialised ring for 'a (constructor contracts).
+        unsafe { self.base.as_ref() }
+    }
+
+    fn capacity(&self) -> u64 {
+        self.ring().capacity
+    }
+
+    /// Data capacity in bytes.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.ring().capacity as usize
+    }
+
+    fn data(&self) -> *mut u8 {
+        // SAFETY: the data follows the control block inside the ring's memory.
+        unsafe { self.base.cast::<u8>().add(DATA_OFFSET).as_ptr() }
+    }
+
+    fn cell_ptr(&self, unit: usize) -> *mut AccessCell {
+        let offset = DATA_OFFSET + self.capacity() as usize + unit * size_of::<AccessCell>();
+        // SAFETY: within `size_for(capacity)` bytes (units < capacity / UNIT).
+        unsafe { self.base.cast::<u8>().add(offset).cast::<AccessCell>().as_ptr() }
+    }
+
+    /// Tells loom about an access to `len` bytes at ring position `pos` (a no-op outside loom).
+    fn mark(&self, pos: u64, len: usize, write: bool) {
+        if size_of::<AccessCell>() == 0 {
+            return;
+        }
+        for u in 0..len.div_ceil(UNIT) {
+            let unit = ((pos as usize + u * UNIT) & (self.capacity() as usize - 1)) / UNIT;
+            // SAFETY: initialised by `init`, lives as long as the ring.
+            let cell = unsafe { &*self.cell_ptr(unit) };
+            if write { cell.write(|| ()) } else { cell.read(|| ()) }
+        }
+    }
+
+    /// Copies `src` into the ring at position `pos` (wrapping).
+    fn copy_in(&self, pos: u64, src: &[u8]) {
+        self.mark(pos, src.len(), true);
+        let cap = self.capacity() as usize;
+        let at = pos as usize & (cap - 1);
+        let first = src.len().min(cap - at);
+        let data = self.data();
+        // SAFETY: [at, at+first) lies in the data area; the writer owns free bytes.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), data.wrapping_add(at), first) };
+        // SAFETY: [0, rest) lies in the data area (rest <= at); `src` has `rest` bytes after `first`.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().wrapping_add(first), data, src.len() - first) };
+    }
+
+    /// Copies bytes at ring position `pos` (wrapping) into `dst`.
+    fn copy_out(&self, pos: u64, dst: &mut [u8]) {
+        self.mark(pos, dst.len(), false);
+        let cap = self.capacity() as usize;
+        let at = pos as usize & (cap - 1);
+        let first = dst.len().min(cap - at);
+        let data = self.data();
+        // SAFETY: [at, at+first) lies in the data area; the reader owns published bytes.
+        unsafe { core::ptr::copy_nonoverlapping(data.wrapping_add(at), dst.as_mut_ptr(), first) };
+        // SAFETY: [0, rest) lies in the data area; `dst` has room for `rest` bytes after `first`.
+        unsafe { core::ptr::copy_nonoverlapping(data, dst.as_mut_ptr().wrapping_add(first), dst.len() - first) };
+    }
+
+    /// Moves `word` (tail or head) forward by `n`, dropping SLEEPERS; wakes `event` if it was set.
+    fn publish(&self, word: &AtomicU64, n: u64, event: &AtomicU32) {
+        let mut cur = word.load(Ordering::Relaxed);
+        loop {
+            // Release pairs with the other side's Acquire load of this word; AcqRel also acquires
+            // a waiter's Release CAS that set SLEEPERS (its event read happens-before our bump).
+            let order = if mutant("spsc_relaxed_publish") { Ordering::Relaxed } else { Ordering::AcqRel };
+            match word.compare_exchange_weak(cur, (cur & !SLEEPERS) + n, order, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur & SLEEPERS != 0 && !mutant("spsc_no_wake") {
+            // Release pairs with the waiter's Acquire event read.
+            event.fetch_add(1, Ordering::Release);
+            futex_wake(event, 1);
+        }
+    }
+
+    // ---- the writer's side ------------------------------------------------------------------
+
+    /// Free bytes (a multiple of 8), refreshing `head_hint` from the ring if it says fewer
+    /// than `want`.
+    pub(crate) fn free(&self, head_hint: &mut u64, want: usize) -> usize {
+        let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
+        let mut free = self.capacity() - (t - *head_hint);
+        if free < want as u64 {
+            // Acquire pairs with the reader's publish: it is done with the bytes it freed.
+            *head_hint = self.ring().head.load(Ordering::Acquire) & !SLEEPERS;
+            free = self.capacity() - (t - *head_hint);
+        }
+        free as usize
+    }
+
+    /// Writes `src` (a multiple of 8 bytes, at most `free()`) and publishes it.
+    pub(crate) fn write(&self, src: &[u8]) {
+        debug_assert!(src.len().is_multiple_of(UNIT));
+        let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
+        self.copy_in(t, src);
+        self.publish(&self.ring().tail, src.len() as u64, &self.ring().readable);
+    }
+
+    /// Writes several pieces as one publication (for a frame header plus its payload).
+    pub(crate) fn write_parts(&self, parts: &[&[u8]]) {
+        let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
+        let mut at = t;
+        for p in parts {
+            self.copy_in(at, p);
+            at += p.len() as u64;
+        }
+        debug_assert!((at - t).is_multiple_of(UNIT as u64));
+        self.publish(&self.ring().tail, at - t, &self.ring().readable);
+    }
+
+    // ---- the reader's side ------------------------------------------------------------------
+
+    /// Readable bytes (a multiple of 8), refreshing `tail_hint` from the ring if it says fewer
+    /// than `want`.
+    pub(crate) fn available(&self, tail_hint: &mut u64, want: usize) -> usize {
+        let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
+        if *tail_hint - h < want as u64 {
+            // Acquire pairs with the writer's publish: the bytes below the new tail are written.
+            *tail_hint = self.ring().tail.load(Ordering::Acquire) & !SLEEPERS;
+        }
+        (*tail_hint - h) as usize
+    }
+
+    /// Copies the next `dst.len()` bytes (at most `available()`) without consuming them.
+    pub(crate) fn peek(&self, dst: &mut [u8]) {
+        let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
+        self.copy_out(h, dst);
+    }
+
+    /// Copies `dst.len()` bytes starting `offset` bytes past the read position, then consumes
+    /// `consume` bytes (a multiple of 8, covering what was copied, at most `available()`).
+    pub(crate) fn read_at(&self, offset: usize, dst: &mut [u8], consume: usize) {
+        debug_assert!(consume >= offset + dst.len() && consume.is_multiple_of(UNIT));
+        let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
+        self.copy_out(h + offset as u64, dst);
+        self.mark(h, offset, false);
+        self.mark(h + (offset + dst.len()) as u64, consume - offset - dst.len(), false);
+        self.publish(&self.ring().head, consume as u64, &self.ring().writable);
+    }
+
+    /// Wakes whoever sleeps on either side (used when an end closes, so that peers re-check).
+    pub(crate) fn wake_everyone(&self) {
+        for event in [&self.ring().readable, &self.ring().writable] {
+            event.fetch_add(1, Ordering::Release);
+            futex_wake(event, i32::MAX as u32);
+        }
+    }
+
+    // ---- waiting ----------------------------------------------------------------------------
+
+    /// Waits until at least `min` bytes of `want` are there (`min` <= capacity), spinning first,
+    /// then sleeping with the SLEEPERS protocol. While asleep it wakes at least every `tick` (if
+    /// given) to ask `alive()`; once that says no, returns `Closed`. `Timeout` after `deadline`.
+    pub(crate) fn wait(
+        &self,
+        want: Want,
+        min: usize,
+        deadline: Deadline,
+        tick: Option<Duration>,
+        alive: &mut dyn FnMut() -> bool,
+    ) -> Result<(), Error> {
+        let r = self.ring();
+        let (word, other, event) = match want {
+            Want::Data => (&r.tail, &r.head, &r.readable),
+            Want::Space => (&r.head, &r.tail, &r.writable),
+        };
+        debug_assert!(min > 0 && min as u64 <= self.capacity());
+        // Bytes of `want` there are when `word` (the other side's position) is `w`.
+        let amount = |w: u64| {
+            let o = other.load(Ordering::Relaxed) & !SLEEPERS;
+            match want {
+                Want::Data => w - o,
+                Want::Space => self.capacity() - (o - w),
+            }
+        };
+        let ready = || amount(word.load(Ordering::Acquire) & !SLEEPERS) >= min as u64;
+        if ready() {
+            return Ok(());
+        }
+        if deadline.is_now() {
+            return Err(Error::Timeout);
+        }
+        let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
+        for _ in 0..budget {
+            spin_hint();
+            if ready() {
+                r.spin.store((budget + budget / 2).min(SPIN_MAX), Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+        r.spin.store((budget / 2).max(SPIN_MIN), Ordering::Relaxed);
+        let mut backoff = Backoff::new();
+        loop {
+            let seen = event.load(Ordering::Acquire);
+            if ready() {
+                return Ok(());
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            // About to sleep (and after every wake): is the other end still there?
+            if !alive() {
+                return if ready() { Ok(()) } else { Err(Error::Closed) };
+            }
+            // The reader sleeps on tail, the writer on head: set SLEEPERS at the value that
+            // proves the wait (Release pairs with the other side's AcqRel publish).
+            // Flag the word the other side moves (tail for the reader, head for the writer) at
+            // a value that proves the wait; its next publication then sees the flag.
+            let w = word.load(Ordering::Relaxed);
+            if amount(w & !SLEEPERS) >= min as u64 {
+                continue;
+            }
+            if w & SLEEPERS == 0 && word.compare_exchange(w, w | SLEEPERS, Ordering::AcqRel, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            let until = match tick {
+                Some(t) => deadline.earliest(Deadline::after(t)),
+                None => deadline,
+            };
+            match futex_wait(event, seen, until) {
+                Ok(()) => {}
+                Err(Error::Timeout) if deadline.remaining().is_some() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
