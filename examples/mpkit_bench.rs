@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use mpkit::{Process, RawMutex, Region};
+use mpkit::{Process, Queue, RawMutex, Region, pipe};
 
 struct Bench {
     id: &'static str,
@@ -22,6 +22,12 @@ const BENCHES: &[Bench] = &[
     Bench { id: "mutex_uncontended", est_s: 0.5, run: mutex_uncontended },
     Bench { id: "mutex_contended", est_s: 1.0, run: mutex_contended },
     Bench { id: "process_start_join", est_s: 1.5, run: process_start_join },
+    Bench { id: "queue_1p1c", est_s: 1.5, run: queue_1p1c },
+    Bench { id: "queue_2p2c", est_s: 2.0, run: queue_2p2c },
+    Bench { id: "pipe_pingpong", est_s: 1.5, run: pipe_pingpong },
+    Bench { id: "pipe_pingpong_blocking", est_s: 2.0, run: pipe_pingpong_blocking },
+    Bench { id: "pipe_oneway_64", est_s: 1.5, run: pipe_oneway_64 },
+    Bench { id: "pipe_bandwidth", est_s: 2.0, run: pipe_bandwidth },
 ];
 
 struct Env {
@@ -177,6 +183,221 @@ fn process_start_join(env: &Env) {
             assert_eq!(p.join(), Ok(0));
         }
         t0.elapsed().as_secs_f64() * 1e6 / n as f64
+    });
+}
+
+/// A shared slot per child for its end time, plus a start gate.
+struct Timing {
+    region: Region,
+    gate: Gate,
+    origin: Instant,
+}
+
+impl Timing {
+    fn new() -> Timing {
+        Timing { region: Region::new(4096).expect("region"), gate: Gate::new(), origin: Instant::now() }
+    }
+    /// In a child: wait for the start signal.
+    fn wait_start(&self) {
+        self.gate.wait();
+    }
+    /// In a child: record that it finished now.
+    fn finished(&self, i: usize) {
+        // SAFETY: slot `i` (< 512) lies in the region; each child writes only its own.
+        unsafe { self.region.as_ptr().cast::<f64>().add(i).write_volatile(monotonic_s(self.origin)) };
+    }
+    /// In the parent: let the children settle at the gate, open it, return the start time.
+    fn start(&self) -> f64 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let t0 = monotonic_s(self.origin);
+        self.gate.open();
+        t0
+    }
+    /// In the parent, after joining: the latest end time of children `0..n`.
+    fn end(&self, n: usize) -> f64 {
+        // SAFETY: the children exited; slots `0..n` were written by them.
+        (0..n).map(|i| unsafe { self.region.as_ptr().cast::<f64>().add(i).read_volatile() }).fold(0.0, f64::max)
+    }
+}
+
+fn spawn(f: impl FnOnce() -> i32) -> Process {
+    // SAFETY: mpkit-bench is single-threaded when it forks.
+    unsafe { Process::spawn(f) }.expect("fork")
+}
+
+fn join_all(kids: &[Process]) {
+    for k in kids {
+        assert_eq!(k.join(), Ok(0), "child failed");
+    }
+}
+
+/// `queue.kit_queue_u64_1p1c`: one producer process puts n u64 into a capacity-1024 queue, one
+/// consumer process gets them (blocking calls); msgs/s from the start signal to the last get.
+fn queue_1p1c(env: &Env) {
+    let n = env.scaled(10_000_000);
+    env.report("queue.kit_queue_u64_1p1c", "msgs/s", || queue_run(n, 1, 1));
+}
+
+/// `queue.kit_queue_u64_2p2c`: two producer and two consumer processes; total msgs/s.
+fn queue_2p2c(env: &Env) {
+    let n = env.scaled(10_000_000);
+    env.report("queue.kit_queue_u64_2p2c", "msgs/s", || queue_run(n, 2, 2));
+}
+
+fn queue_run(n: u64, producers: u64, consumers: usize) -> f64 {
+    let q = Queue::<u64>::new(1024).expect("queue");
+    let sums = mpkit::SharedArray::<u64>::new(consumers).expect("sums");
+    let t = Timing::new();
+    let per = n / producers;
+    let mut kids: Vec<Process> = (0..producers)
+        .map(|p| {
+            let (q, t) = (&q, &t);
+            spawn(move || {
+                t.wait_start();
+                for i in 0..per {
+                    q.put(p * per + i).expect("put");
+                }
+                let (waits, wakes) = mpkit::sync::futex_calls();
+                eprintln!("#   producer {p}: {waits} futex waits, {wakes} wakes");
+                0
+            })
+        })
+        .collect();
+    kids.extend((0..consumers).map(|c| {
+        let (q, t, sums) = (&q, &t, &sums);
+        spawn(move || {
+            t.wait_start();
+            let (mut sum, mut count) = (0u64, 0u64);
+            loop {
+                match q.get() {
+                    Ok(v) => {
+                        sum = sum.wrapping_add(v);
+                        count += 1;
+                        if consumers == 1 && count == per * producers {
+                            break;
+                        }
+                    }
+                    Err(mpkit::Error::Closed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            t.finished(c);
+            sums.set(c, sum).expect("sum");
+            let (waits, wakes) = mpkit::sync::futex_calls();
+            eprintln!("#   consumer {c}: {waits} futex waits, {wakes} wakes");
+            0
+        })
+    }));
+    let t0 = t.start();
+    join_all(&kids[..producers as usize]);
+    q.close();
+    join_all(&kids[producers as usize..]);
+    let total = per * producers;
+    let sum: u64 = (0..consumers).map(|c| sums.get(c).expect("sum")).fold(0, u64::wrapping_add);
+    assert_eq!(sum, total * (total - 1) / 2, "lost or duplicated messages");
+    total as f64 / (t.end(consumers) - t0)
+}
+
+/// `pipe.kit_pipe_pingpong_rtt`: duplex pipe; the parent sends 8 bytes, the child receives and
+/// sends them back, the parent receives; us per round trip (waits spin briefly, then sleep).
+fn pipe_pingpong(env: &Env) {
+    let n = env.scaled(200_000);
+    env.report("pipe.kit_pipe_pingpong_rtt", "us", || pingpong(n, true));
+}
+
+/// `pipe.kit_pipe_pingpong_rtt_blocking`: the same with spinning turned off (every wait sleeps).
+fn pipe_pingpong_blocking(env: &Env) {
+    let n = env.scaled(15_000);
+    env.report("pipe.kit_pipe_pingpong_rtt_blocking", "us", || pingpong(n, false));
+}
+
+fn pingpong(n: u64, spin: bool) -> f64 {
+    let (mut a, mut b) = pipe(true).expect("pipe");
+    a.set_spinning(spin);
+    b.set_spinning(spin);
+    let warm = 1000;
+    let kid = spawn(|| {
+        a.close();
+        let mut buf = [0u8; 8];
+        for _ in 0..n + warm {
+            b.recv(&mut buf).expect("recv");
+            b.send(&buf).expect("send");
+        }
+        0
+    });
+    b.close();
+    let mut buf = [0u8; 8];
+    let mut t0 = Instant::now();
+    for i in 0..n + warm {
+        if i == warm {
+            t0 = Instant::now();
+        }
+        a.send(&i.to_le_bytes()).expect("send");
+        a.recv(&mut buf).expect("recv");
+        assert_eq!(u64::from_le_bytes(buf), i);
+    }
+    let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    join_all(&[kid]);
+    rtt
+}
+
+/// `pipe.kit_pipe_64B_oneway`: one-way pipe; the child sends n 64-byte messages, the parent
+/// receives them; msgs/s from the start signal to the last receive.
+fn pipe_oneway_64(env: &Env) {
+    let n = env.scaled(5_000_000);
+    env.report("pipe.kit_pipe_64B_oneway", "msgs/s", || {
+        let (mut r, mut w) = pipe(false).expect("pipe");
+        let t = Timing::new();
+        let kid = spawn(|| {
+            r.close();
+            t.wait_start();
+            let mut msg = [b'x'; 64];
+            for i in 0..n {
+                msg[..8].copy_from_slice(&i.to_le_bytes());
+                w.send(&msg).expect("send");
+            }
+            0
+        });
+        w.close();
+        let mut buf = [0u8; 64];
+        let t0 = t.start();
+        for i in 0..n {
+            assert_eq!(r.recv(&mut buf), Ok(64));
+            assert_eq!(u64::from_le_bytes(buf[..8].try_into().unwrap()), i);
+        }
+        let rate = n as f64 / (monotonic_s(t.origin) - t0);
+        join_all(&[kid]);
+        rate
+    });
+}
+
+/// `pipe.kit_pipe_1MiB_bandwidth`: one-way pipe (default 64 KiB ring); the child sends n
+/// messages of 1 MiB, the parent receives each whole; GB/s of message bytes.
+fn pipe_bandwidth(env: &Env) {
+    let n = env.scaled(2000);
+    env.report("pipe.kit_pipe_1MiB_bandwidth", "GB/s", || {
+        const MIB: usize = 1 << 20;
+        let (mut r, mut w) = pipe(false).expect("pipe");
+        let t = Timing::new();
+        let kid = spawn(|| {
+            r.close();
+            let msg = vec![7u8; MIB];
+            t.wait_start();
+            for _ in 0..n {
+                w.send(&msg).expect("send");
+            }
+            0
+        });
+        w.close();
+        let mut buf = vec![0u8; MIB];
+        let t0 = t.start();
+        for _ in 0..n {
+            assert_eq!(r.recv(&mut buf), Ok(MIB));
+        }
+        let gbs = (n as usize * MIB) as f64 / (monotonic_s(t.origin) - t0) / 1e9;
+        assert!(buf.iter().all(|&b| b == 7));
+        join_all(&[kid]);
+        gbs
     });
 }
 

@@ -58,6 +58,8 @@ pub struct Conn {
     tx_head: u64,
     /// `close_gen` as of our last socket check.
     close_gen: u32,
+    /// Spin before sleeping when waiting (see [`Conn::set_spinning`]).
+    spin: bool,
 }
 
 /// A connected pair `(a, b)` with rings of [`DEFAULT_CAPACITY`] bytes. `duplex`: both ends send
@@ -92,7 +94,16 @@ pub fn pipe_with_capacity(capacity_bytes: usize, duplex: bool) -> Result<(Conn, 
     };
     // Ring 0 carries b -> a; ring 1 (duplex only) carries a -> b.
     let (b_to_a, a_to_b) = (ring(0), if duplex { ring(1) } else { None });
-    let end = |fd, rx, tx| Conn { region: region.clone(), fd: Some(fd), rx, rx_tail: 0, tx, tx_head: 0, close_gen: 0 };
+    let end = |fd, rx, tx| Conn {
+        region: region.clone(),
+        fd: Some(fd),
+        rx,
+        rx_tail: 0,
+        tx,
+        tx_head: 0,
+        close_gen: 0,
+        spin: true,
+    };
     Ok((end(fa, b_to_a, a_to_b), end(fb, a_to_b, b_to_a)))
 }
 
@@ -117,6 +128,12 @@ impl Conn {
     /// True if this end can receive.
     pub fn readable(&self) -> bool {
         self.rx.is_some()
+    }
+
+    /// Whether a waiting call spins briefly before it sleeps (the default: a busy peer then sees
+    /// sub-microsecond hand-offs). Turn it off where CPUs are oversubscribed.
+    pub fn set_spinning(&mut self, on: bool) {
+        self.spin = on;
     }
 
     /// True once [`close`](Self::close) was called on this handle.
@@ -153,14 +170,14 @@ impl Conn {
         let mut alive = || !sock::peer_gone(fd);
         if whole <= tx.capacity_bytes() {
             while tx.free(&mut self.tx_head, whole) < whole {
-                tx.wait(Want::Space, whole, deadline, Some(LIVENESS_TICK), &mut alive)?;
+                tx.wait(Want::Space, whole, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
             }
             tx.write_parts(&[&header, msg, pad]);
             return Ok(());
         }
         // Larger than the ring: the header, then pieces as room appears.
         while tx.free(&mut self.tx_head, UNIT) < UNIT {
-            tx.wait(Want::Space, UNIT, deadline, Some(LIVENESS_TICK), &mut alive)?;
+            tx.wait(Want::Space, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
         tx.write(&header);
         let mut rest = msg;
@@ -174,7 +191,7 @@ impl Conn {
                 tx.write(&rest[..free]);
                 rest = &rest[free..];
             }
-            tx.wait(Want::Space, UNIT, Deadline::FOREVER, Some(LIVENESS_TICK), &mut alive)?;
+            tx.wait(Want::Space, UNIT, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
     }
 
@@ -210,7 +227,7 @@ impl Conn {
         while got < len {
             let avail = rx.available(&mut self.rx_tail, UNIT);
             if avail == 0 {
-                rx.wait(Want::Data, UNIT, Deadline::FOREVER, Some(LIVENESS_TICK), &mut alive)?;
+                rx.wait(Want::Data, UNIT, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
                 continue;
             }
             let take = avail.min(padded(len - got));
@@ -238,7 +255,7 @@ impl Conn {
         let fd = self.fd.as_ref().ok_or(Error::State)?;
         let mut alive = || !sock::peer_gone(fd);
         while rx.available(&mut self.rx_tail, UNIT) < UNIT {
-            rx.wait(Want::Data, UNIT, deadline, Some(LIVENESS_TICK), &mut alive)?;
+            rx.wait(Want::Data, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
         let mut header = [0u8; UNIT];
         rx.peek(&mut header);

@@ -174,6 +174,19 @@ fn now_ns() -> u64 {
     1 // Models have no clock: a timed wait expires at once (see `futex_wait`).
 }
 
+/// FUTEX_WAIT and FUTEX_WAKE system calls made by this process (diagnostics and tests: the
+/// fast paths of every primitive must not move these).
+#[cfg(not(loom))]
+static FUTEX_CALLS: [core::sync::atomic::AtomicU64; 2] =
+    [core::sync::atomic::AtomicU64::new(0), core::sync::atomic::AtomicU64::new(0)];
+
+/// How many futex wait and wake system calls this process has made so far: `(waits, wakes)`.
+/// A diagnostic: a primitive's uncontended path makes none.
+#[cfg(not(loom))]
+pub fn futex_calls() -> (u64, u64) {
+    (FUTEX_CALLS[0].load(Ordering::Relaxed), FUTEX_CALLS[1].load(Ordering::Relaxed))
+}
+
 /// Sleeps while `*word == expected`, until woken or `deadline`.
 ///
 /// `Ok(())` means "re-check your condition" (woken, value changed, interrupted, spurious).
@@ -183,7 +196,11 @@ fn now_ns() -> u64 {
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<(), Error> {
     match deadline.remaining() {
         None => Err(Error::Timeout),
-        Some(timeout) => crate::sys::futex::wait(word, expected, timeout),
+        Some(timeout) => {
+            // Relaxed: a statistics counter, ordered with nothing.
+            FUTEX_CALLS[0].fetch_add(1, Ordering::Relaxed);
+            crate::sys::futex::wait(word, expected, timeout)
+        }
     }
 }
 
@@ -191,6 +208,8 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) ->
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
+    // Relaxed: a statistics counter, ordered with nothing.
+    FUTEX_CALLS[1].fetch_add(1, Ordering::Relaxed);
     crate::sys::futex::wake(word, n)
 }
 

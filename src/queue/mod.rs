@@ -29,6 +29,8 @@ mod owned {
     #[derive(Debug)]
     pub struct ByteQueue {
         region: Region,
+        /// The ring in `region`'s payload; never handed out for longer than `&self`.
+        ring: QueueRef<'static>,
     }
 
     impl ByteQueue {
@@ -52,7 +54,14 @@ mod owned {
                 let built = unsafe { QueueRef::init(mem, bytes, capacity, max_msg) };
                 debug_assert!(built.is_ok());
             })?;
-            Ok(ByteQueue { region })
+            ByteQueue::wrap(region)
+        }
+
+        fn wrap(region: Region) -> Result<ByteQueue, Error> {
+            // SAFETY: the payload holds a ring (built or validated by the caller) and stays mapped
+            // while `region` lives, which is as long as the ByteQueue that keeps both.
+            let ring = unsafe { QueueRef::from_raw(region.payload()) }?;
+            Ok(ByteQueue { region, ring })
         }
 
         /// Attaches to the named queue `name`. `BadObject` if it is not an mpkit queue.
@@ -67,12 +76,11 @@ mod owned {
             if !fits {
                 return Err(Error::BadObject);
             }
-            // SAFETY: the region's payload is mapped for as long as `region`.
-            let q = unsafe { QueueRef::from_raw(region.payload()) }?;
+            let q = ByteQueue::wrap(region)?;
             if q.capacity() as u64 != capacity || q.max_msg() as u64 != max_msg {
                 return Err(Error::BadObject);
             }
-            Ok(ByteQueue { region })
+            Ok(q)
         }
 
         /// Keeps a named queue's name after this handle is dropped.
@@ -81,10 +89,9 @@ mod owned {
         }
 
         /// The in-place ring inside the region.
+        #[inline]
         pub fn as_ref(&self) -> QueueRef<'_> {
-            // SAFETY: `build`/`open_named` checked that the payload holds a ring; it stays
-            // mapped while `self` lives.
-            unsafe { QueueRef::from_raw(self.region.payload()) }.expect("a ByteQueue's region holds a ring")
+            self.ring
         }
 
         /// Maximum number of messages.
@@ -98,16 +105,19 @@ mod owned {
         }
 
         /// Puts `msg`, waiting for room as long as needed.
+        #[inline]
         pub fn put(&self, msg: &[u8]) -> Result<(), Error> {
             self.as_ref().put(msg, Deadline::FOREVER)
         }
 
         /// Puts `msg` if there is room now; `Timeout` if the queue is full.
+        #[inline]
         pub fn try_put(&self, msg: &[u8]) -> Result<(), Error> {
             self.as_ref().try_put(msg)
         }
 
         /// Puts `msg`, waiting at most `timeout` for room.
+        #[inline]
         pub fn put_timeout(&self, msg: &[u8], timeout: Duration) -> Result<(), Error> {
             self.as_ref().put(msg, Deadline::after(timeout))
         }
@@ -115,16 +125,19 @@ mod owned {
         /// Takes a message into `buf`, waiting as long as needed; returns its length.
         /// `MsgSize { needed }` if `buf` is too small (the message stays queued), `Closed` once
         /// the queue is closed and drained.
+        #[inline]
         pub fn get(&self, buf: &mut [u8]) -> Result<usize, Error> {
             self.as_ref().get(buf, Deadline::FOREVER)
         }
 
         /// Takes a message if one is there now; `Timeout` if the queue is empty.
+        #[inline]
         pub fn try_get(&self, buf: &mut [u8]) -> Result<usize, Error> {
             self.as_ref().try_get(buf)
         }
 
         /// Takes a message, waiting at most `timeout`.
+        #[inline]
         pub fn get_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, Error> {
             self.as_ref().get(buf, Deadline::after(timeout))
         }
@@ -160,6 +173,20 @@ mod owned {
         }
     }
 
+    /// A message as a `T`: a fixed-size copy when it has `T`'s size (always, unless someone
+    /// put shorter bytes into the ring through the byte API); shorter ones are zero-extended.
+    #[inline(always)]
+    fn value_of<T: Pod>(m: &[u8]) -> T {
+        match bytemuck::try_pod_read_unaligned(m) {
+            Ok(v) => v,
+            Err(_) => {
+                let mut v = T::zeroed();
+                bytemuck::bytes_of_mut(&mut v)[..m.len()].copy_from_slice(m);
+                v
+            }
+        }
+    }
+
     /// A bounded MPMC queue of `T` values in shared memory (Python's `Queue` of one type).
     #[derive(Debug)]
     pub struct Queue<T: Pod> {
@@ -180,11 +207,13 @@ mod owned {
         }
 
         /// Puts `v`, waiting for room as long as needed.
+        #[inline]
         pub fn put(&self, v: T) -> Result<(), Error> {
             self.bytes.put(bytemuck::bytes_of(&v))
         }
 
         /// Puts `v` if there is room now: `Ok(false)` if the queue is full.
+        #[inline]
         pub fn try_put(&self, v: T) -> Result<bool, Error> {
             match self.bytes.try_put(bytemuck::bytes_of(&v)) {
                 Ok(()) => Ok(true),
@@ -194,21 +223,25 @@ mod owned {
         }
 
         /// Puts `v`, waiting at most `timeout` for room.
+        #[inline]
         pub fn put_timeout(&self, v: T, timeout: Duration) -> Result<(), Error> {
             self.bytes.put_timeout(bytemuck::bytes_of(&v), timeout)
         }
 
         /// Waits for room, then puts as many of `vs` as fit now (one claim); returns how many.
+        #[inline]
         pub fn put_many(&self, vs: &[T]) -> Result<usize, Error> {
             self.bytes.as_ref().put_many(vs.len(), |i| bytemuck::bytes_of(&vs[i]), Deadline::FOREVER)
         }
 
         /// Takes a value, waiting as long as needed; `Closed` once closed and drained.
+        #[inline]
         pub fn get(&self) -> Result<T, Error> {
             self.get_until(Deadline::FOREVER)
         }
 
         /// Takes a value if one is there now: `Ok(None)` if the queue is empty.
+        #[inline]
         pub fn try_get(&self) -> Result<Option<T>, Error> {
             match self.get_until(Deadline::NOW) {
                 Ok(v) => Ok(Some(v)),
@@ -218,28 +251,25 @@ mod owned {
         }
 
         /// Takes a value, waiting at most `timeout`.
+        #[inline]
         pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
             self.get_until(Deadline::after(timeout))
         }
 
+        #[inline]
         fn get_until(&self, deadline: Deadline) -> Result<T, Error> {
             let mut v = T::zeroed();
-            let n = self.bytes.as_ref().get(bytemuck::bytes_of_mut(&mut v), deadline)?;
-            debug_assert_eq!(n, size_of::<T>());
+            self.bytes.as_ref().get_many(1, size_of::<T>(), |_, m| v = value_of(m), deadline)?;
             Ok(v)
         }
 
         /// Waits for a value, then takes as many as are there (up to `out.len()`, one claim);
         /// returns how many were written to the front of `out`.
+        #[inline]
         pub fn get_many(&self, out: &mut [T]) -> Result<usize, Error> {
             let n = out.len();
             let fit = size_of::<T>();
-            self.bytes.as_ref().get_many(
-                n,
-                fit,
-                |i, m| bytemuck::bytes_of_mut(&mut out[i]).copy_from_slice(m),
-                Deadline::FOREVER,
-            )
+            self.bytes.as_ref().get_many(n, fit, |i, m| out[i] = value_of(m), Deadline::FOREVER)
         }
 
         /// Values in the queue now.

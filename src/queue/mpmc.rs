@@ -4,9 +4,12 @@
 //!
 //! # Slots and positions (Vyukov / crossbeam `ArrayQueue`)
 //! A position is `lap * one_lap + index` (`one_lap` = the power of two above `capacity`), so any
-//! capacity works without division. Slot `index` carries a `stamp`:
+//! capacity works without division. Slot `index` carries a 64-bit state word: the message length
+//! in the high half and a `stamp` in the low half, the low 32 bits of a position (stamps are
+//! only ever compared for equality with positions one lap apart, so 32 bits cannot be confused
+//! while the 64-bit `tail`/`head` CASes decide every claim). One store publishes stamp and length.
 //!
-//! | stamp                 | meaning for position `pos` at this slot                           |
+//! | stamp (mod 2^32)      | meaning for position `pos` at this slot                           |
 //! |-----------------------|-------------------------------------------------------------------|
 //! | `pos`                 | free: the producer that claims `pos` may write it                 |
 //! | `pos + 1`             | published: the consumer that claims `pos` may read it             |
@@ -48,14 +51,16 @@ const SLEEPERS: u64 = 1 << 63;
 const MAGIC: u32 = u32::from_le_bytes(*b"MPKQ");
 /// Layout version of the ring; part of the shared ABI.
 const VERSION: u32 = 1;
-/// Largest capacity (messages) and message size (bytes).
-pub const MAX_CAPACITY: usize = 1 << 31;
+/// Largest capacity (messages): `one_lap` must fit the 32-bit stamps.
+pub const MAX_CAPACITY: usize = 1 << 30;
 /// Largest `max_msg` (bytes).
 pub const MAX_MSG: usize = 1 << 30;
 
 /// Spin budget bounds (rounds of one readiness check + one `pause`).
 const SPIN_MIN: u32 = 64;
 const SPIN_MAX: u32 = 1 << 14;
+/// Most hints between two looks while spinning.
+const SPIN_ROUND_MAX: u32 = 64;
 /// While a slot is claimed but not yet published, waiters re-check at least this often.
 const MID_WRITE_TICK: core::time::Duration = core::time::Duration::from_millis(1);
 
@@ -103,11 +108,22 @@ pub(crate) struct Ring {
 
 #[repr(C)]
 struct Slot {
-    stamp: AtomicU64,
-    len: AtomicU32,
-    _pad: u32,
+    /// Message length (high 32 bits) and stamp (low 32 bits).
+    state: AtomicU64,
     /// Loom's view of the message bytes that follow the slot header.
     access: AccessCell,
+}
+
+/// The low half of a position: what a slot's stamp holds.
+#[inline(always)]
+fn low(pos: u64) -> u32 {
+    pos as u32
+}
+
+/// The stamp of a slot state word.
+#[inline(always)]
+fn stamp(state: u64) -> u32 {
+    state as u32
 }
 
 const fn round8(n: usize) -> usize {
@@ -121,7 +137,7 @@ const SLOT_HEADER: usize = round8(size_of::<Slot>());
 #[cfg(not(loom))]
 const _: () = {
     assert!(size_of::<Ring>() == 320);
-    assert!(SLOTS_OFFSET == 320 && SLOT_HEADER == 16);
+    assert!(SLOTS_OFFSET == 320 && SLOT_HEADER == 8);
     assert!(core::mem::offset_of!(Ring, tail) == 64 && core::mem::offset_of!(Ring, head) == 128);
     assert!(core::mem::offset_of!(Ring, not_empty) == 192 && core::mem::offset_of!(Ring, done) == 256);
 };
@@ -136,7 +152,7 @@ enum Stuck {
 
 /// A ring laid over caller memory: in place, allocation-free, usable from any process that maps
 /// the memory (at any address). Copy it freely; it borrows the memory for `'a`.
-#[derive(Copy, Clone)]
+#[derive(Copy, Clone, Debug)]
 pub struct QueueRef<'a> {
     base: NonNull<Ring>,
     _mem: PhantomData<&'a Ring>,
@@ -211,8 +227,7 @@ impl<'a> QueueRef<'a> {
         unsafe { mem.cast::<Ring>().write(ring) };
         let q = QueueRef { base: mem.cast(), _mem: PhantomData };
         for i in 0..capacity {
-            let slot =
-                Slot { stamp: AtomicU64::new(i as u64), len: AtomicU32::new(0), _pad: 0, access: AccessCell::new() };
+            let slot = Slot { state: AtomicU64::new(i as u64), access: AccessCell::new() };
             // SAFETY: slot `i` lies inside the `total` bytes checked above, 8-aligned.
             unsafe { q.slot_ptr(i as u64).write(slot) };
         }
@@ -245,25 +260,30 @@ impl<'a> QueueRef<'a> {
         self.base.as_ptr().cast()
     }
 
+    #[inline]
     fn ring(&self) -> &'a Ring {
         // SAFETY: `base` points to an initialised Ring that lives for 'a (constructor contracts).
         unsafe { self.base.as_ref() }
     }
 
+    #[inline]
     fn cfg(&self) -> &'a Config {
         &self.ring().cfg
     }
 
     /// Maximum number of messages.
+    #[inline]
     pub fn capacity(self) -> usize {
         self.cfg().capacity as usize
     }
 
     /// Largest message in bytes.
+    #[inline]
     pub fn max_msg(self) -> usize {
         self.cfg().max_msg as usize
     }
 
+    #[inline]
     fn slot_ptr(&self, index: u64) -> *mut Slot {
         debug_assert!(index < self.cfg().capacity);
         let offset = SLOTS_OFFSET + index as usize * self.cfg().stride as usize;
@@ -271,21 +291,25 @@ impl<'a> QueueRef<'a> {
         unsafe { self.base.cast::<u8>().add(offset).cast::<Slot>().as_ptr() }
     }
 
+    #[inline]
     fn slot(&self, index: u64) -> &'a Slot {
         // SAFETY: slots are initialised by `init` and live as long as the ring.
         unsafe { &*self.slot_ptr(index) }
     }
 
+    #[inline]
     fn slot_data(&self, index: u64) -> *mut u8 {
         // SAFETY: the message bytes follow the slot header, inside the same stride.
         unsafe { self.slot_ptr(index).cast::<u8>().add(SLOT_HEADER) }
     }
 
+    #[inline]
     fn index(&self, pos: u64) -> u64 {
         pos & (self.cfg().one_lap - 1)
     }
 
     /// The position `k` slots after `pos`, where `index(pos) + k <= capacity`.
+    #[inline]
     fn advance(&self, pos: u64, k: u64) -> u64 {
         let cfg = self.cfg();
         let i = self.index(pos) + k;
@@ -294,6 +318,7 @@ impl<'a> QueueRef<'a> {
     }
 
     /// How many messages were ever claimed before position `pos`.
+    #[inline]
     fn count(&self, pos: u64) -> u64 {
         (pos >> self.cfg().lap_shift) * self.cfg().capacity + self.index(pos)
     }
@@ -316,6 +341,7 @@ impl<'a> QueueRef<'a> {
     }
 
     /// True once [`close`](Self::close) was called (by any process).
+    #[inline]
     pub fn is_closed(self) -> bool {
         self.ring().closed.load(Ordering::Acquire) != 0
     }
@@ -333,6 +359,7 @@ impl<'a> QueueRef<'a> {
     // ---- claiming -------------------------------------------------------------------------
 
     /// Claims up to `max` free slots of one lap for writing; returns the first position and count.
+    #[inline]
     fn claim_write(self, max: usize) -> Result<(u64, u64), Stuck> {
         let r = self.ring();
         let cap = self.cfg().capacity;
@@ -341,12 +368,12 @@ impl<'a> QueueRef<'a> {
             let pos = t & !SLEEPERS;
             let room = (cap - self.index(pos)).min(max as u64);
             let mut k = 0;
-            while k < room && self.slot(self.index(pos) + k).stamp.load(Ordering::Acquire) == pos + k {
+            while k < room && stamp(self.slot(self.index(pos) + k).state.load(Ordering::Acquire)) == low(pos + k) {
                 k += 1;
             }
             if k == 0 {
-                let stamp = self.slot(self.index(pos)).stamp.load(Ordering::Acquire);
-                if stamp.wrapping_add(self.cfg().one_lap) == pos + 1 {
+                let stamp = stamp(self.slot(self.index(pos)).state.load(Ordering::Acquire));
+                if stamp.wrapping_add(low(self.cfg().one_lap)) == low(pos + 1) {
                     // Last lap's message is still here: full, unless a consumer already claimed it.
                     let h = r.head.load(Ordering::Acquire) & !SLEEPERS;
                     return Err(if h.wrapping_add(self.cfg().one_lap) == pos {
@@ -377,6 +404,7 @@ impl<'a> QueueRef<'a> {
 
     /// Claims up to `max` published slots of one lap whose messages fit `fits`; returns the
     /// first position and count. `Err(Ok(needed))` if the first message does not fit.
+    #[inline]
     fn claim_read(self, max: usize, fit: usize) -> Result<(u64, u64), Result<usize, Stuck>> {
         let r = self.ring();
         let cap = self.cfg().capacity;
@@ -387,11 +415,11 @@ impl<'a> QueueRef<'a> {
             let mut k = 0;
             let mut too_big = None;
             while k < room {
-                let slot = self.slot(self.index(pos) + k);
-                if slot.stamp.load(Ordering::Acquire) != pos + k + 1 {
+                let state = self.slot(self.index(pos) + k).state.load(Ordering::Acquire);
+                if stamp(state) != low(pos + k + 1) {
                     break;
                 }
-                let len = slot.len.load(Ordering::Relaxed) as usize;
+                let len = (state >> 32) as usize;
                 if len > fit {
                     too_big = Some(len);
                     break;
@@ -399,13 +427,13 @@ impl<'a> QueueRef<'a> {
                 k += 1;
             }
             if k == 0 {
-                let stamp = self.slot(self.index(pos)).stamp.load(Ordering::Acquire);
+                let stamp = stamp(self.slot(self.index(pos)).state.load(Ordering::Acquire));
                 if let Some(len) = too_big {
-                    // Still the same message (stamps only grow)? Then report its size; it stays.
-                    if stamp == pos + 1 && r.head.load(Ordering::Relaxed) & !SLEEPERS == pos {
+                    // Not consumed since (head unchanged)? Then report its size; it stays.
+                    if stamp == low(pos + 1) && r.head.load(Ordering::Relaxed) & !SLEEPERS == pos {
                         return Err(Ok(len));
                     }
-                } else if stamp == pos {
+                } else if stamp == low(pos) {
                     // Nothing published here: empty, unless a producer is writing it right now.
                     let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
                     return Err(Err(if t == pos { Stuck::Blocked } else { Stuck::InProgress }));
@@ -425,6 +453,7 @@ impl<'a> QueueRef<'a> {
     }
 
     /// Writes message `msg` into the claimed position `pos` and publishes it.
+    #[inline]
     fn publish(self, pos: u64, msg: &[u8]) {
         let index = self.index(pos);
         let slot = self.slot(index);
@@ -432,35 +461,37 @@ impl<'a> QueueRef<'a> {
         // SAFETY: we claimed `pos` (its slot is free and ours until the stamp store below), and
         // msg fits: callers check msg.len() <= max_msg.
         slot.access.write(|| unsafe { data.copy_from_nonoverlapping(msg.as_ptr(), msg.len()) });
-        slot.len.store(msg.len() as u32, Ordering::Relaxed);
-        // Release pairs with the consumer's Acquire stamp load: the bytes and `len` are visible.
+        // Release pairs with the consumer's Acquire state load: the bytes are visible.
         let release = if mutant("queue_relaxed_publish") { Ordering::Relaxed } else { Ordering::Release };
-        slot.stamp.store(pos + 1, release);
+        slot.state.store(((msg.len() as u64) << 32) | u64::from(low(pos + 1)), release);
     }
 
     /// Hands the message at the claimed position `pos` to `out`, then frees the slot.
+    #[inline]
     fn consume(self, pos: u64, out: impl FnOnce(&[u8])) {
         let index = self.index(pos);
         let slot = self.slot(index);
-        let len = slot.len.load(Ordering::Relaxed) as usize;
+        let len = (slot.state.load(Ordering::Relaxed) >> 32) as usize;
         let data = self.slot_data(index);
         // SAFETY: we claimed `pos`, a published slot: its `len` bytes are initialised and ours
         // until the stamp store below.
         slot.access.read(|| out(unsafe { core::slice::from_raw_parts(data, len) }));
-        // Release pairs with the producer's Acquire stamp load: we are done reading the bytes.
-        slot.stamp.store(pos + self.cfg().one_lap, Ordering::Release);
+        // Release pairs with the producer's Acquire state load: we are done reading the bytes.
+        slot.state.store(u64::from(low(pos + self.cfg().one_lap)), Ordering::Release);
     }
 
     // ---- non-blocking operations ------------------------------------------------------------
 
     /// Puts `msg` if there is room now. `Timeout` if full, `Closed`, `MsgSize` if longer than
     /// `max_msg`.
+    #[inline]
     pub fn try_put(self, msg: &[u8]) -> Result<(), Error> {
         self.try_put_many(1, |_| msg).map(|_| ())
     }
 
     /// Puts messages `msg(0)`, `msg(1)`, ... (at most `n`) while there is room, claiming them
     /// with one CAS; returns how many. `Timeout` if none fit now.
+    #[inline]
     pub fn try_put_many<'m>(self, n: usize, msg: impl Fn(usize) -> &'m [u8]) -> Result<usize, Error> {
         if (0..n).any(|i| msg(i).len() > self.max_msg()) {
             return Err(Error::MsgSize { needed: self.max_msg() });
@@ -489,10 +520,12 @@ impl<'a> QueueRef<'a> {
     /// Takes one message into `buf` if one is there now; returns its length. `Timeout` if empty,
     /// `Closed` once closed and drained, `MsgSize { needed }` if `buf` is too small (the message
     /// stays queued).
+    #[inline]
     pub fn try_get(self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut got = 0;
         self.try_get_many(1, buf.len(), |_, msg| {
-            buf[..msg.len()].copy_from_slice(msg);
+            // SAFETY: `msg` fits `buf` (claimed with fit = buf.len()); distinct memory.
+            unsafe { buf.as_mut_ptr().copy_from_nonoverlapping(msg.as_ptr(), msg.len()) };
             got = msg.len();
         })?;
         Ok(got)
@@ -501,6 +534,7 @@ impl<'a> QueueRef<'a> {
     /// Takes up to `n` messages that are there now, each of at most `fit` bytes, claiming them
     /// with one CAS, and hands each to `out(i, bytes)`; returns how many. Stops before a message
     /// longer than `fit` (`MsgSize` if it is the first).
+    #[inline]
     pub fn try_get_many(self, n: usize, fit: usize, mut out: impl FnMut(usize, &[u8])) -> Result<usize, Error> {
         if n == 0 {
             return Ok(0);
@@ -523,6 +557,7 @@ impl<'a> QueueRef<'a> {
     }
 
     /// Nothing claimed for writing and not yet claimed for reading.
+    #[inline]
     fn is_drained(self) -> bool {
         let r = self.ring();
         r.tail.load(Ordering::Acquire) & !SLEEPERS == r.head.load(Ordering::Acquire) & !SLEEPERS
@@ -531,23 +566,27 @@ impl<'a> QueueRef<'a> {
     // ---- blocking operations ----------------------------------------------------------------
 
     /// Puts `msg`, waiting for room until `deadline`.
+    #[inline]
     pub fn put(self, msg: &[u8], deadline: Deadline) -> Result<(), Error> {
         self.put_many(1, |_| msg, deadline).map(|_| ())
     }
 
     /// Waits until at least one of the `n` messages fits (until `deadline`), then puts as many
     /// as fit without waiting again; returns how many.
+    #[inline]
     pub fn put_many<'m>(self, n: usize, msg: impl Fn(usize) -> &'m [u8], deadline: Deadline) -> Result<usize, Error> {
         self.wait(Side::Producer, deadline, || self.try_put_many(n, &msg))
     }
 
     /// Takes one message into `buf`, waiting until `deadline`; returns its length.
+    #[inline]
     pub fn get(self, buf: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
         self.wait(Side::Consumer, deadline, || self.try_get(buf))
     }
 
     /// Waits until at least one message is there (until `deadline`), then takes up to `n`
     /// without waiting again (see [`try_get_many`](Self::try_get_many)).
+    #[inline]
     pub fn get_many(
         self,
         n: usize,
@@ -581,8 +620,17 @@ impl<'a> QueueRef<'a> {
         attempt: &mut dyn FnMut() -> Result<R, Error>,
     ) -> Result<R, Error> {
         let r = self.ring();
+        // Spin in growing rounds (1, 2, 4 .. 64 hints between looks): a waiter that reacts to
+        // every single message keeps both sides in lockstep on one cache line, while one that
+        // looks less often lets the other side get ahead, and then takes a run of messages.
         let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
-        for _ in 0..budget {
+        let (mut spent, mut round) = (0, 1);
+        while spent < budget {
+            for _ in 0..round {
+                spin_hint();
+            }
+            spent += round;
+            round = (round * 2).min(SPIN_ROUND_MAX);
             if self.looks_ready(side) {
                 match attempt() {
                     Err(Error::Timeout) => {}
@@ -592,7 +640,6 @@ impl<'a> QueueRef<'a> {
                     }
                 }
             }
-            spin_hint();
         }
         r.spin.store((budget / 2).max(SPIN_MIN), Ordering::Relaxed);
 
@@ -635,11 +682,11 @@ impl<'a> QueueRef<'a> {
         match side {
             Side::Consumer => {
                 let pos = r.head.load(Ordering::Relaxed) & !SLEEPERS;
-                self.slot(self.index(pos)).stamp.load(Ordering::Relaxed) == pos + 1 || self.is_closed()
+                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(pos + 1) || self.is_closed()
             }
             Side::Producer => {
                 let pos = r.tail.load(Ordering::Relaxed) & !SLEEPERS;
-                self.slot(self.index(pos)).stamp.load(Ordering::Relaxed) == pos || self.is_closed()
+                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(pos) || self.is_closed()
             }
         }
     }

@@ -302,14 +302,16 @@ impl<'a> RingRef<'a> {
 
     // ---- waiting ----------------------------------------------------------------------------
 
-    /// Waits until at least `min` bytes of `want` are there (`min` <= capacity), spinning first,
-    /// then sleeping with the SLEEPERS protocol. While asleep it wakes at least every `tick` (if
-    /// given) to ask `alive()`; once that says no, returns `Closed`. `Timeout` after `deadline`.
+    /// Waits until at least `min` bytes of `want` are there (`min` <= capacity): spins first
+    /// (if `spin`), then sleeps with the SLEEPERS protocol. While asleep it wakes at least every
+    /// `tick` (if given) to ask `alive()`; once that says no, returns `Closed`. `Timeout` after
+    /// `deadline`.
     pub(crate) fn wait(
         &self,
         want: Want,
         min: usize,
         deadline: Deadline,
+        spin: bool,
         tick: Option<Duration>,
         alive: &mut dyn FnMut() -> bool,
     ) -> Result<(), Error> {
@@ -334,22 +336,24 @@ impl<'a> RingRef<'a> {
         if deadline.is_now() {
             return Err(Error::Timeout);
         }
-        let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
-        for _ in 0..budget {
-            spin_hint();
-            if ready() {
-                r.spin.store((budget + budget / 2).min(SPIN_MAX), Ordering::Relaxed);
-                return Ok(());
+        if spin {
+            let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
+            for _ in 0..budget {
+                spin_hint();
+                if ready() {
+                    r.spin.store((budget + budget / 2).min(SPIN_MAX), Ordering::Relaxed);
+                    return Ok(());
+                }
             }
+            r.spin.store((budget / 2).max(SPIN_MIN), Ordering::Relaxed);
         }
-        r.spin.store((budget / 2).max(SPIN_MIN), Ordering::Relaxed);
         let mut backoff = Backoff::new();
         loop {
             let seen = event.load(Ordering::Acquire);
             if ready() {
                 return Ok(());
             }
-            if !backoff.is_completed() {
+            if spin && !backoff.is_completed() {
                 backoff.snooze();
                 continue;
             }
