@@ -188,14 +188,14 @@ fn process_start_join(env: &Env) {
 
 /// A shared slot per child for its end time, plus a start gate.
 struct Timing {
-    region: Region,
+    ends: mpkit::SharedArray<f64>,
     gate: Gate,
     origin: Instant,
 }
 
 impl Timing {
     fn new() -> Timing {
-        Timing { region: Region::new(4096).expect("region"), gate: Gate::new(), origin: Instant::now() }
+        Timing { ends: mpkit::SharedArray::new(64).expect("array"), gate: Gate::new(), origin: Instant::now() }
     }
     /// In a child: wait for the start signal.
     fn wait_start(&self) {
@@ -203,8 +203,7 @@ impl Timing {
     }
     /// In a child: record that it finished now.
     fn finished(&self, i: usize) {
-        // SAFETY: slot `i` (< 512) lies in the region; each child writes only its own.
-        unsafe { self.region.as_ptr().cast::<f64>().add(i).write_volatile(monotonic_s(self.origin)) };
+        self.ends.set(i, monotonic_s(self.origin)).expect("end time");
     }
     /// In the parent: let the children settle at the gate, open it, return the start time.
     fn start(&self) -> f64 {
@@ -215,8 +214,7 @@ impl Timing {
     }
     /// In the parent, after joining: the latest end time of children `0..n`.
     fn end(&self, n: usize) -> f64 {
-        // SAFETY: the children exited; slots `0..n` were written by them.
-        (0..n).map(|i| unsafe { self.region.as_ptr().cast::<f64>().add(i).read_volatile() }).fold(0.0, f64::max)
+        (0..n).map(|i| self.ends.get(i).expect("end time")).fold(0.0, f64::max)
     }
 }
 
