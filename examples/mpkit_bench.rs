@@ -393,6 +393,8 @@ fn pipe_bandwidth(env: &Env) {
             assert_eq!(r.recv(&mut buf), Ok(MIB));
         }
         let gbs = (n as usize * MIB) as f64 / (monotonic_s(t.origin) - t0) / 1e9;
+        let (waits, wakes) = mpkit::sync::futex_calls();
+        eprintln!("#   receiver: {waits} futex waits, {wakes} wakes");
         assert!(buf.iter().all(|&b| b == 7));
         join_all(&[kid]);
         gbs

@@ -33,7 +33,7 @@ use crate::sys::sock;
 /// Longest a waiting end sleeps before it checks whether its peer still exists.
 pub const LIVENESS_TICK: Duration = Duration::from_millis(10);
 /// Ring capacity of [`pipe`] (per direction).
-pub const DEFAULT_CAPACITY: usize = 64 * 1024;
+pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
 /// Shared header of a pipe's region, before the rings.
 #[repr(C)]
@@ -112,8 +112,6 @@ fn padded(len: usize) -> usize {
     len.next_multiple_of(UNIT)
 }
 
-const ZEROS: [u8; UNIT] = [0; UNIT];
-
 impl Conn {
     fn control(&self) -> &Control {
         // SAFETY: the control block starts the payload of every pipe region.
@@ -142,6 +140,7 @@ impl Conn {
     }
 
     /// Sends one message of any length, waiting for room as long as needed.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.send_until(msg, Deadline::FOREVER)
     }
@@ -154,6 +153,7 @@ impl Conn {
 
     /// As [`send`](Self::send), until `deadline`. Errors: `Closed` (the other end is closed
     /// everywhere), `State` (this end is closed or receive-only), `Timeout`.
+    #[inline]
     pub fn send_until(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), Error> {
         let tx = self.tx.ok_or(Error::State)?;
         let fd = self.fd.as_ref().ok_or(Error::State)?;
@@ -164,40 +164,43 @@ impl Conn {
                 return Err(Error::Closed);
             }
         }
-        let header = (msg.len() as u64).to_le_bytes();
-        let pad = &ZEROS[..padded(msg.len()) - msg.len()];
         let whole = UNIT + padded(msg.len());
         let mut alive = || !sock::peer_gone(fd);
         if whole <= tx.capacity_bytes() {
             while tx.free(&mut self.tx_head, whole) < whole {
                 tx.wait(Want::Space, whole, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
             }
-            tx.write_parts(&[&header, msg, pad]);
+            tx.write_frame(Some(msg.len() as u64), msg);
             return Ok(());
         }
         // Larger than the ring: the header, then pieces as room appears.
         while tx.free(&mut self.tx_head, UNIT) < UNIT {
             tx.wait(Want::Space, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
-        tx.write(&header);
+        tx.write_frame(Some(msg.len() as u64), &[]);
+        // Pieces of at least half the ring (or the rest): tiny pieces would cost a publication
+        // and a cache-line hand-off each while both ends chase each other.
+        let piece = tx.capacity_bytes() / 2;
         let mut rest = msg;
         loop {
-            let free = tx.free(&mut self.tx_head, padded(rest.len()));
-            if free >= padded(rest.len()) {
-                tx.write_parts(&[rest, &ZEROS[..padded(rest.len()) - rest.len()]]);
+            let want = piece.min(padded(rest.len()));
+            while tx.free(&mut self.tx_head, want) < want {
+                tx.wait(Want::Space, want, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
+            }
+            if want == padded(rest.len()) {
+                tx.write_frame(None, rest);
                 return Ok(());
             }
-            if free > 0 {
-                tx.write(&rest[..free]);
-                rest = &rest[free..];
-            }
-            tx.wait(Want::Space, UNIT, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
+            // At most `piece`, so the reader copies one half while we fill the other.
+            tx.write_frame(None, &rest[..piece]);
+            rest = &rest[piece..];
         }
     }
 
     /// Receives one message into `buf`, waiting as long as needed; returns its length.
     /// `MsgSize { needed }` if `buf` is too small (the message stays), `Closed` once the other
     /// end is closed everywhere and everything it sent was received.
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         self.recv_until(buf, Deadline::FOREVER)
     }
@@ -208,6 +211,7 @@ impl Conn {
     }
 
     /// As [`recv`](Self::recv), until `deadline` (`State` if this end is closed or send-only).
+    #[inline]
     pub fn recv_until(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
         let len = self.next_len(deadline)?;
         if len > buf.len() {
@@ -217,22 +221,21 @@ impl Conn {
         let fd = self.fd.as_ref().ok_or(Error::State)?;
         let whole = UNIT + padded(len);
         if rx.available(&mut self.rx_tail, whole) >= whole {
-            rx.read_at(UNIT, &mut buf[..len], whole);
+            rx.read_frame(UNIT, &mut buf[..len]);
             return Ok(len);
         }
         // Not all here yet (or larger than the ring): take the header, then pieces as they come.
-        rx.read_at(UNIT, &mut [], UNIT);
+        rx.read_frame(UNIT, &mut []);
         let mut got = 0;
         let mut alive = || !sock::peer_gone(fd);
+        let piece = rx.capacity_bytes() / 2;
         while got < len {
-            let avail = rx.available(&mut self.rx_tail, UNIT);
-            if avail == 0 {
-                rx.wait(Want::Data, UNIT, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
-                continue;
+            let want = piece.min(padded(len - got));
+            while rx.available(&mut self.rx_tail, want) < want {
+                rx.wait(Want::Data, want, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
             }
-            let take = avail.min(padded(len - got));
-            let copy = take.min(len - got);
-            rx.read_at(0, &mut buf[got..got + copy], take);
+            let copy = want.min(len - got);
+            rx.read_frame(0, &mut buf[got..got + copy]);
             got += copy;
         }
         Ok(len)
@@ -250,6 +253,7 @@ impl Conn {
     }
 
     /// Waits for the next message's header and returns its length, without consuming anything.
+    #[inline]
     fn next_len(&mut self, deadline: Deadline) -> Result<usize, Error> {
         let rx = self.rx.ok_or(Error::State)?;
         let fd = self.fd.as_ref().ok_or(Error::State)?;
@@ -257,9 +261,7 @@ impl Conn {
         while rx.available(&mut self.rx_tail, UNIT) < UNIT {
             rx.wait(Want::Data, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
-        let mut header = [0u8; UNIT];
-        rx.peek(&mut header);
-        usize::try_from(u64::from_le_bytes(header)).map_err(|_| Error::BadObject)
+        usize::try_from(rx.peek_unit()).map_err(|_| Error::BadObject)
     }
 
     /// Drops this process's hold on the end (Python's `close`); afterwards the handle only

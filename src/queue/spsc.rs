@@ -33,6 +33,8 @@ pub(crate) const UNIT: usize = 8;
 
 const SPIN_MIN: u32 = 64;
 const SPIN_MAX: u32 = 1 << 14;
+/// Most hints between two looks while spinning.
+const SPIN_ROUND_MAX: u32 = 4;
 
 #[repr(C)]
 pub(crate) struct ByteRing {
@@ -144,11 +146,13 @@ impl<'a> RingRef<'a> {
         Ok(RingRef { base: mem.cast(), _mem: PhantomData })
     }
 
+    #[inline]
     fn ring(&self) -> &'a ByteRing {
         // SAFETY: `base` holds an initialised ring for 'a (constructor contracts).
         unsafe { self.base.as_ref() }
     }
 
+    #[inline]
     fn capacity(&self) -> u64 {
         self.ring().capacity
     }
@@ -158,6 +162,7 @@ impl<'a> RingRef<'a> {
         self.ring().capacity as usize
     }
 
+    #[inline]
     fn data(&self) -> *mut u8 {
         // SAFETY: the data follows the control block inside the ring's memory.
         unsafe { self.base.cast::<u8>().add(DATA_OFFSET).as_ptr() }
@@ -170,6 +175,7 @@ impl<'a> RingRef<'a> {
     }
 
     /// Tells loom about an access to `len` bytes at ring position `pos` (a no-op outside loom).
+    #[inline]
     fn mark(&self, pos: u64, len: usize, write: bool) {
         if size_of::<AccessCell>() == 0 {
             return;
@@ -183,6 +189,7 @@ impl<'a> RingRef<'a> {
     }
 
     /// Copies `src` into the ring at position `pos` (wrapping).
+    #[inline]
     fn copy_in(&self, pos: u64, src: &[u8]) {
         self.mark(pos, src.len(), true);
         let cap = self.capacity() as usize;
@@ -191,11 +198,14 @@ impl<'a> RingRef<'a> {
         let data = self.data();
         // SAFETY: [at, at+first) lies in the data area; the writer owns free bytes.
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), data.wrapping_add(at), first) };
-        // SAFETY: [0, rest) lies in the data area (rest <= at); `src` has `rest` bytes after `first`.
-        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().wrapping_add(first), data, src.len() - first) };
+        if first < src.len() {
+            // SAFETY: [0, rest) lies in the data area (rest <= at); `src` has `rest` more bytes.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().wrapping_add(first), data, src.len() - first) };
+        }
     }
 
     /// Copies bytes at ring position `pos` (wrapping) into `dst`.
+    #[inline]
     fn copy_out(&self, pos: u64, dst: &mut [u8]) {
         self.mark(pos, dst.len(), false);
         let cap = self.capacity() as usize;
@@ -204,11 +214,20 @@ impl<'a> RingRef<'a> {
         let data = self.data();
         // SAFETY: [at, at+first) lies in the data area; the reader owns published bytes.
         unsafe { core::ptr::copy_nonoverlapping(data.wrapping_add(at), dst.as_mut_ptr(), first) };
-        // SAFETY: [0, rest) lies in the data area; `dst` has room for `rest` bytes after `first`.
-        unsafe { core::ptr::copy_nonoverlapping(data, dst.as_mut_ptr().wrapping_add(first), dst.len() - first) };
+        if first < dst.len() {
+            // SAFETY: [0, rest) lies in the data area; `dst` has room for `rest` more bytes.
+            unsafe { core::ptr::copy_nonoverlapping(data, dst.as_mut_ptr().wrapping_add(first), dst.len() - first) };
+        }
+    }
+
+    /// The 8-byte unit at position `pos` (8-aligned: a unit never wraps).
+    fn unit_ptr(&self, pos: u64) -> *mut u64 {
+        debug_assert!(pos.is_multiple_of(UNIT as u64));
+        self.data().wrapping_add(pos as usize & (self.capacity() as usize - 1)).cast()
     }
 
     /// Moves `word` (tail or head) forward by `n`, dropping SLEEPERS; wakes `event` if it was set.
+    #[inline]
     fn publish(&self, word: &AtomicU64, n: u64, event: &AtomicU32) {
         let mut cur = word.load(Ordering::Relaxed);
         loop {
@@ -231,6 +250,7 @@ impl<'a> RingRef<'a> {
 
     /// Free bytes (a multiple of 8), refreshing `head_hint` from the ring if it says fewer
     /// than `want`.
+    #[inline]
     pub(crate) fn free(&self, head_hint: &mut u64, want: usize) -> usize {
         let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
         let mut free = self.capacity() - (t - *head_hint);
@@ -242,30 +262,28 @@ impl<'a> RingRef<'a> {
         free as usize
     }
 
-    /// Writes `src` (a multiple of 8 bytes, at most `free()`) and publishes it.
-    pub(crate) fn write(&self, src: &[u8]) {
-        debug_assert!(src.len().is_multiple_of(UNIT));
-        let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
-        self.copy_in(t, src);
-        self.publish(&self.ring().tail, src.len() as u64, &self.ring().readable);
-    }
-
-    /// Writes several pieces as one publication (for a frame header plus its payload).
-    pub(crate) fn write_parts(&self, parts: &[&[u8]]) {
+    /// Writes a frame and publishes it in one step: the 8-byte `header` (if any), then
+    /// `payload`, padded to 8 bytes. The whole must fit `free()`.
+    #[inline]
+    pub(crate) fn write_frame(&self, header: Option<u64>, payload: &[u8]) {
         let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
         let mut at = t;
-        for p in parts {
-            self.copy_in(at, p);
-            at += p.len() as u64;
+        if let Some(h) = header {
+            self.mark(at, UNIT, true);
+            // SAFETY: the unit at `at` is free and ours (fits `free()`, caller duty); 8-aligned.
+            unsafe { self.unit_ptr(at).write(h) };
+            at += UNIT as u64;
         }
-        debug_assert!((at - t).is_multiple_of(UNIT as u64));
-        self.publish(&self.ring().tail, at - t, &self.ring().readable);
+        self.copy_in(at, payload);
+        let end = at + payload.len().next_multiple_of(UNIT) as u64;
+        self.publish(&self.ring().tail, end - t, &self.ring().readable);
     }
 
     // ---- the reader's side ------------------------------------------------------------------
 
     /// Readable bytes (a multiple of 8), refreshing `tail_hint` from the ring if it says fewer
     /// than `want`.
+    #[inline]
     pub(crate) fn available(&self, tail_hint: &mut u64, want: usize) -> usize {
         let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
         if *tail_hint - h < want as u64 {
@@ -275,20 +293,25 @@ impl<'a> RingRef<'a> {
         (*tail_hint - h) as usize
     }
 
-    /// Copies the next `dst.len()` bytes (at most `available()`) without consuming them.
-    pub(crate) fn peek(&self, dst: &mut [u8]) {
+    /// The next 8-byte unit (a frame header), without consuming it. At least one unit must be
+    /// `available()`.
+    #[inline]
+    pub(crate) fn peek_unit(&self) -> u64 {
         let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
-        self.copy_out(h, dst);
+        self.mark(h, UNIT, false);
+        // SAFETY: the unit at `h` is published and ours to read (caller duty); 8-aligned.
+        unsafe { self.unit_ptr(h).read() }
     }
 
-    /// Copies `dst.len()` bytes starting `offset` bytes past the read position, then consumes
-    /// `consume` bytes (a multiple of 8, covering what was copied, at most `available()`).
-    pub(crate) fn read_at(&self, offset: usize, dst: &mut [u8], consume: usize) {
-        debug_assert!(consume >= offset + dst.len() && consume.is_multiple_of(UNIT));
+    /// Skips `skip` bytes (a multiple of 8), copies the next `dst.len()` bytes out, and consumes
+    /// all that padded to 8 bytes, in one step. All of it must be `available()`.
+    #[inline]
+    pub(crate) fn read_frame(&self, skip: usize, dst: &mut [u8]) {
+        debug_assert!(skip.is_multiple_of(UNIT));
         let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
-        self.copy_out(h + offset as u64, dst);
-        self.mark(h, offset, false);
-        self.mark(h + (offset + dst.len()) as u64, consume - offset - dst.len(), false);
+        self.mark(h, skip, false);
+        self.copy_out(h + skip as u64, dst);
+        let consume = skip + dst.len().next_multiple_of(UNIT);
         self.publish(&self.ring().head, consume as u64, &self.ring().writable);
     }
 
@@ -337,9 +360,16 @@ impl<'a> RingRef<'a> {
             return Err(Error::Timeout);
         }
         if spin {
+            // Growing rounds between looks (see queue::mpmc): a reader that looks at `tail`
+            // after every hint keeps pulling the line the writer must own to publish.
             let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
-            for _ in 0..budget {
-                spin_hint();
+            let (mut spent, mut round) = (0, 1);
+            while spent < budget {
+                for _ in 0..round {
+                    spin_hint();
+                }
+                spent += round;
+                round = (round * 2).min(SPIN_ROUND_MAX);
                 if ready() {
                     r.spin.store((budget + budget / 2).min(SPIN_MAX), Ordering::Relaxed);
                     return Ok(());
