@@ -400,6 +400,9 @@ pub mod loom_model {
             return Ok(());
         }
         if deadline != Deadline::FOREVER {
+            // A timed wait is a re-check tick here: let the others run, then report the tick.
+            drop(t);
+            loom::thread::yield_now();
             return Err(Error::Timeout);
         }
         let id = t.next_id;

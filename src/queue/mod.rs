@@ -5,7 +5,7 @@
 //! `ByteQueue` of fixed-size `Pod` messages.
 
 pub(crate) mod mpmc;
-pub(crate) mod spsc;
+pub mod spsc;
 
 pub use mpmc::{MAX_CAPACITY, MAX_MSG, QueueRef};
 

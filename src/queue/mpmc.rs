@@ -57,8 +57,8 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 pub const MAX_MSG: usize = 1 << 30;
 
 /// Spin budget bounds (rounds of one readiness check + one `pause`).
-const SPIN_MIN: u32 = 64;
-const SPIN_MAX: u32 = 1 << 14;
+const SPIN_MIN: u32 = if cfg!(loom) { 1 } else { 64 };
+const SPIN_MAX: u32 = if cfg!(loom) { 1 } else { 1 << 14 };
 /// Most hints between two looks while spinning.
 const SPIN_ROUND_MAX: u32 = 64;
 /// While a slot is claimed but not yet published, waiters re-check at least this often.
@@ -372,18 +372,15 @@ impl<'a> QueueRef<'a> {
                 k += 1;
             }
             if k == 0 {
-                let stamp = stamp(self.slot(self.index(pos)).state.load(Ordering::Acquire));
-                if stamp.wrapping_add(low(self.cfg().one_lap)) == low(pos + 1) {
-                    // Last lap's message is still here: full, unless a consumer already claimed it.
-                    let h = r.head.load(Ordering::Acquire) & !SLEEPERS;
-                    return Err(if h.wrapping_add(self.cfg().one_lap) == pos {
-                        Stuck::Blocked
-                    } else {
-                        Stuck::InProgress
-                    });
+                let now = r.tail.load(Ordering::Relaxed);
+                if now != t {
+                    t = now; // another producer moved on: try its position
+                    continue;
                 }
-                t = r.tail.load(Ordering::Relaxed); // another producer moved on
-                continue;
+                // Our position is current but its slot is not free yet: last lap's message is
+                // still there. Full, unless a consumer already claimed it and is reading it.
+                let h = r.head.load(Ordering::Acquire) & !SLEEPERS;
+                return Err(if h.wrapping_add(self.cfg().one_lap) == pos { Stuck::Blocked } else { Stuck::InProgress });
             }
             // AcqRel: Acquire pairs with a sleeping consumer's Release CAS that set SLEEPERS (its
             // read of `not_empty` happens-before our bump); the new value drops the bit.
@@ -427,19 +424,19 @@ impl<'a> QueueRef<'a> {
                 k += 1;
             }
             if k == 0 {
-                let stamp = stamp(self.slot(self.index(pos)).state.load(Ordering::Acquire));
-                if let Some(len) = too_big {
-                    // Not consumed since (head unchanged)? Then report its size; it stays.
-                    if stamp == low(pos + 1) && r.head.load(Ordering::Relaxed) & !SLEEPERS == pos {
-                        return Err(Ok(len));
-                    }
-                } else if stamp == low(pos) {
-                    // Nothing published here: empty, unless a producer is writing it right now.
-                    let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
-                    return Err(Err(if t == pos { Stuck::Blocked } else { Stuck::InProgress }));
+                let now = r.head.load(Ordering::Relaxed);
+                if now & !SLEEPERS != pos {
+                    h = now; // another consumer moved on: try its position
+                    continue;
                 }
-                h = r.head.load(Ordering::Relaxed); // another consumer moved on
-                continue;
+                if let Some(len) = too_big {
+                    // Still not consumed (head unchanged): report its size; the message stays.
+                    return Err(Ok(len));
+                }
+                // Our position is current but nothing is published there: empty, unless a
+                // producer is writing it (or a consumer of the last lap is still reading it).
+                let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
+                return Err(Err(if t == pos { Stuck::Blocked } else { Stuck::InProgress }));
             }
             // AcqRel: as in `claim_write`, for sleeping producers and `not_full`.
             match r.head.compare_exchange_weak(h, self.advance(pos, k), Ordering::AcqRel, Ordering::Relaxed) {

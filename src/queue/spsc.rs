@@ -1,4 +1,5 @@
-//! The single-producer single-consumer byte ring under each direction of a pipe.
+//! The single-producer single-consumer byte ring under each direction of a pipe, usable in place
+//! over any (shared) memory without `std`: one writer and one reader, in any processes.
 //!
 //! `tail` counts bytes written, `head` bytes read; both only grow, and every write and read is a
 //! multiple of 8 bytes, so positions stay 8-aligned and an 8-byte frame header never wraps.
@@ -26,13 +27,13 @@ use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wa
 const SLEEPERS: u64 = 1 << 63;
 const MAGIC: u32 = u32::from_le_bytes(*b"MPKS");
 /// Smallest and largest data capacity in bytes (powers of two).
-pub(crate) const MIN_CAPACITY: usize = 64;
-pub(crate) const MAX_CAPACITY: usize = 1 << 40;
+pub const MIN_CAPACITY: usize = 64;
+pub const MAX_CAPACITY: usize = 1 << 40;
 /// Unit of every write and read, and the frame header size.
-pub(crate) const UNIT: usize = 8;
+pub const UNIT: usize = 8;
 
-const SPIN_MIN: u32 = 64;
-const SPIN_MAX: u32 = 1 << 14;
+const SPIN_MIN: u32 = if cfg!(loom) { 1 } else { 64 };
+const SPIN_MAX: u32 = if cfg!(loom) { 1 } else { 1 << 14 };
 /// Most hints between two looks while spinning.
 const SPIN_ROUND_MAX: u32 = 4;
 
@@ -64,7 +65,7 @@ const _: () = assert!(size_of::<ByteRing>() == 256 && DATA_OFFSET == 256);
 
 /// A ring in place over caller memory. Copyable; borrows the memory for `'a`.
 #[derive(Copy, Clone, Debug)]
-pub(crate) struct RingRef<'a> {
+pub struct RingRef<'a> {
     base: NonNull<ByteRing>,
     _mem: PhantomData<&'a ByteRing>,
 }
@@ -77,7 +78,7 @@ unsafe impl Sync for RingRef<'_> {}
 
 /// What a waiting end waits for.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub(crate) enum Want {
+pub enum Want {
     /// The reader: at least one unit of data.
     Data,
     /// The writer: at least one unit of free space.
@@ -86,7 +87,7 @@ pub(crate) enum Want {
 
 impl<'a> RingRef<'a> {
     /// The capacity `init` uses for a request of `bytes`, or `None` if out of range.
-    pub(crate) fn capacity_for(bytes: usize) -> Option<usize> {
+    pub fn capacity_for(bytes: usize) -> Option<usize> {
         if bytes == 0 || bytes > MAX_CAPACITY {
             return None;
         }
@@ -94,7 +95,7 @@ impl<'a> RingRef<'a> {
     }
 
     /// Bytes of memory a ring of `capacity` (from `capacity_for`) occupies.
-    pub(crate) fn size_for(capacity: usize) -> usize {
+    pub fn size_for(capacity: usize) -> usize {
         DATA_OFFSET + capacity + Self::cells_len(capacity)
     }
 
@@ -108,7 +109,7 @@ impl<'a> RingRef<'a> {
     /// # Safety
     /// - `mem` is 8-aligned, valid for `size_for(capacity)` bytes for `'a`, used by nothing else
     ///   during the call; `capacity` came from `capacity_for`.
-    pub(crate) unsafe fn init(mem: NonNull<u8>, capacity: usize) -> RingRef<'a> {
+    pub unsafe fn init(mem: NonNull<u8>, capacity: usize) -> RingRef<'a> {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
         let ring = ByteRing {
             magic: MAGIC,
@@ -138,7 +139,7 @@ impl<'a> RingRef<'a> {
     ///
     /// # Safety
     /// - `mem` is readable and, if it holds a ring, stays mapped for `'a`.
-    pub(crate) unsafe fn from_raw(mem: NonNull<u8>) -> Result<RingRef<'a>, Error> {
+    pub unsafe fn from_raw(mem: NonNull<u8>) -> Result<RingRef<'a>, Error> {
         // SAFETY: readable (caller duty); `magic` is never rewritten after init.
         if unsafe { mem.cast::<u32>().read() } != MAGIC {
             return Err(Error::BadObject);
@@ -158,7 +159,7 @@ impl<'a> RingRef<'a> {
     }
 
     /// Data capacity in bytes.
-    pub(crate) fn capacity_bytes(&self) -> usize {
+    pub fn capacity_bytes(&self) -> usize {
         self.ring().capacity as usize
     }
 
@@ -251,7 +252,7 @@ impl<'a> RingRef<'a> {
     /// Free bytes (a multiple of 8), refreshing `head_hint` from the ring if it says fewer
     /// than `want`.
     #[inline]
-    pub(crate) fn free(&self, head_hint: &mut u64, want: usize) -> usize {
+    pub fn free(&self, head_hint: &mut u64, want: usize) -> usize {
         let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
         let mut free = self.capacity() - (t - *head_hint);
         if free < want as u64 {
@@ -265,7 +266,7 @@ impl<'a> RingRef<'a> {
     /// Writes a frame and publishes it in one step: the 8-byte `header` (if any), then
     /// `payload`, padded to 8 bytes. The whole must fit `free()`.
     #[inline]
-    pub(crate) fn write_frame(&self, header: Option<u64>, payload: &[u8]) {
+    pub fn write_frame(&self, header: Option<u64>, payload: &[u8]) {
         let t = self.ring().tail.load(Ordering::Relaxed) & !SLEEPERS;
         let mut at = t;
         if let Some(h) = header {
@@ -284,7 +285,7 @@ impl<'a> RingRef<'a> {
     /// Readable bytes (a multiple of 8), refreshing `tail_hint` from the ring if it says fewer
     /// than `want`.
     #[inline]
-    pub(crate) fn available(&self, tail_hint: &mut u64, want: usize) -> usize {
+    pub fn available(&self, tail_hint: &mut u64, want: usize) -> usize {
         let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
         if *tail_hint - h < want as u64 {
             // Acquire pairs with the writer's publish: the bytes below the new tail are written.
@@ -296,7 +297,7 @@ impl<'a> RingRef<'a> {
     /// The next 8-byte unit (a frame header), without consuming it. At least one unit must be
     /// `available()`.
     #[inline]
-    pub(crate) fn peek_unit(&self) -> u64 {
+    pub fn peek_unit(&self) -> u64 {
         let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
         self.mark(h, UNIT, false);
         // SAFETY: the unit at `h` is published and ours to read (caller duty); 8-aligned.
@@ -306,7 +307,7 @@ impl<'a> RingRef<'a> {
     /// Skips `skip` bytes (a multiple of 8), copies the next `dst.len()` bytes out, and consumes
     /// all that padded to 8 bytes, in one step. All of it must be `available()`.
     #[inline]
-    pub(crate) fn read_frame(&self, skip: usize, dst: &mut [u8]) {
+    pub fn read_frame(&self, skip: usize, dst: &mut [u8]) {
         debug_assert!(skip.is_multiple_of(UNIT));
         let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
         self.mark(h, skip, false);
@@ -316,7 +317,7 @@ impl<'a> RingRef<'a> {
     }
 
     /// Wakes whoever sleeps on either side (used when an end closes, so that peers re-check).
-    pub(crate) fn wake_everyone(&self) {
+    pub fn wake_everyone(&self) {
         for event in [&self.ring().readable, &self.ring().writable] {
             event.fetch_add(1, Ordering::Release);
             futex_wake(event, i32::MAX as u32);
@@ -329,7 +330,7 @@ impl<'a> RingRef<'a> {
     /// (if `spin`), then sleeps with the SLEEPERS protocol. While asleep it wakes at least every
     /// `tick` (if given) to ask `alive()`; once that says no, returns `Closed`. `Timeout` after
     /// `deadline`.
-    pub(crate) fn wait(
+    pub fn wait(
         &self,
         want: Want,
         min: usize,
