@@ -26,8 +26,9 @@ use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wa
 
 const SLEEPERS: u64 = 1 << 63;
 const MAGIC: u32 = u32::from_le_bytes(*b"MPKS");
-/// Smallest and largest data capacity in bytes (powers of two).
+/// Smallest data capacity in bytes.
 pub const MIN_CAPACITY: usize = 64;
+/// Largest data capacity in bytes.
 pub const MAX_CAPACITY: usize = 1 << 40;
 /// Unit of every write and read, and the frame header size.
 pub const UNIT: usize = 8;
