@@ -23,6 +23,31 @@
 #include <stdbool.h>
 
 /*
+ Largest capacity (messages): `one_lap` must fit the 32-bit stamps.
+ */
+#define MAX_CAPACITY (1 << 30)
+
+/*
+ Largest `max_msg` (bytes).
+ */
+#define MAX_MSG (1 << 30)
+
+/*
+ Smallest data capacity in bytes.
+ */
+#define MIN_CAPACITY 64
+
+/*
+ Unit of every write and read, and the frame header size.
+ */
+#define UNIT 8
+
+/*
+ Ring capacity of [`pipe`] (per direction).
+ */
+#define DEFAULT_CAPACITY (1 << 20)
+
+/*
  Timeout value: block as long as needed.
  */
 #define MPK_FOREVER -1
@@ -45,9 +70,24 @@
 typedef struct mpk_array mpk_array;
 
 /*
+ One end of a pipe. One thread at a time per end (as with Python's Connection); the two ends
+ may be used concurrently. After `fork` both processes hold both ends: each should close the
+ end it does not use (`mpk_conn_close`), since an end reads as closed to its peer only once
+ every process holding it has closed it or died.
+ */
+typedef struct mpk_conn mpk_conn;
+
+/*
  A child process. The handle is thread-safe.
  */
 typedef struct mpk_process mpk_process;
+
+/*
+ A bounded multi-producer multi-consumer queue of messages of 0..=max_msg bytes. The pointer
+ is the queue itself, in place in shared memory: use it from any thread of any process that
+ maps that memory (children forked after creation inherit it at the same address).
+ */
+typedef struct mpk_queue mpk_queue;
 
 /*
  A shared memory region. Thread-safe handle.
@@ -333,6 +373,53 @@ mpk_status mpk_array_open_named(const char *name, mpk_array **out);
 mpk_type mpk_array_type(const mpk_array *a);
 
 /*
+ Drops this process's hold on the end; the handle then answers `MPK_ERR_STATE` until
+ destroyed. Idempotent.
+
+ # Safety
+ `c` is NULL or a live end (one thread at a time).
+ */
+mpk_status mpk_conn_close(mpk_conn *c);
+
+/*
+ Closes the end (if still open) and frees the handle. NULL is ignored.
+
+ # Safety
+ `c` is NULL or a live end, not used afterwards.
+ */
+void mpk_conn_destroy(mpk_conn *c);
+
+/*
+ Waits at most `timeout_ms` for a message: `MPK_OK` if one is there (not consumed),
+ `MPK_ERR_TIMEOUT` if not, `MPK_ERR_CLOSED` at end-of-file.
+
+ # Safety
+ `c` is NULL or a live end (one thread at a time).
+ */
+mpk_status mpk_conn_poll(mpk_conn *c, int64_t timeout_ms);
+
+/*
+ Receives one message into `buf` (`cap` bytes), waiting at most `timeout_ms`; `*out_len` is
+ its length. `MPK_ERR_CLOSED` is end-of-file (the other end closed everywhere, all data read);
+ `MPK_ERR_MSGSIZE`: `cap` is too small, `*out_len` is the size needed, the message stays.
+
+ # Safety
+ `c` is NULL or a live end (one thread at a time); `buf` is writable for `cap` bytes;
+ `out_len` is NULL or writable.
+ */
+mpk_status mpk_conn_recv(mpk_conn *c, void *buf, size_t cap, size_t *out_len, int64_t timeout_ms);
+
+/*
+ Sends one message of any length (`msg` may be NULL when `len` is 0), waiting at most
+ `timeout_ms` for room to start it. `MPK_ERR_CLOSED` once the other end is closed
+ everywhere; `MPK_ERR_STATE` on a closed or receive-only end.
+
+ # Safety
+ `c` is NULL or a live end (one thread at a time); `msg` is readable for `len` bytes.
+ */
+mpk_status mpk_conn_send(mpk_conn *c, const void *msg, size_t len, int64_t timeout_ms);
+
+/*
  Number of CPUs this process may run on (at least 1).
  */
 int mpk_cpu_count(void);
@@ -398,6 +485,17 @@ mpk_status mpk_mutex_lock(mpk_mutex *m, int64_t timeout_ms);
  `m` is NULL or an initialised mutex.
  */
 mpk_status mpk_mutex_unlock(mpk_mutex *m);
+
+/*
+ Creates a connected pair with rings of `capacity_bytes` per direction (rounded up to a power
+ of two, at least 64; messages of any size stream through). `duplex`: both ends send and
+ receive; otherwise `*out_a` only receives and `*out_b` only sends. Both outputs are written,
+ or neither. `MPK_ERR_INVAL` if `capacity_bytes` is 0 or above 2^40.
+
+ # Safety
+ `out_a` and `out_b` are NULL or writable.
+ */
+mpk_status mpk_pipe_create(size_t capacity_bytes, bool duplex, mpk_conn **out_a, mpk_conn **out_b);
 
 /*
  Releases the handle. An exited child is reaped now; a running one is detached and reaped by
@@ -479,6 +577,164 @@ mpk_status mpk_process_start(mpk_process_fn fn, void *arg, const mpk_process_opt
  `p` is NULL or a live handle.
  */
 mpk_status mpk_process_terminate(mpk_process *p);
+
+/*
+ The queue's capacity in messages (0 if `q` is NULL or not a queue).
+
+ # Safety
+ `q` is NULL or a queue.
+ */
+size_t mpk_queue_capacity(const mpk_queue *q);
+
+/*
+ Closes the queue for every process: puts fail with `MPK_ERR_CLOSED`; gets drain what is
+ left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken.
+
+ # Safety
+ `q` is NULL or a queue.
+ */
+mpk_status mpk_queue_close(mpk_queue *q);
+
+/*
+ Creates a queue in its own shared mapping, shared with children forked afterwards.
+ Release it with `mpk_queue_destroy`. `MPK_ERR_INVAL` for bad sizes.
+
+ # Safety
+ `out` is NULL or writable.
+ */
+mpk_status mpk_queue_create(size_t capacity, size_t max_msg, mpk_queue **out);
+
+/*
+ Creates a named queue that unrelated processes open with `mpk_queue_open_named`; the name
+ stays until `mpk_shm_unlink`. `MPK_ERR_EXISTS` if the name is taken.
+
+ # Safety
+ `name` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+mpk_status mpk_queue_create_named(const char *name, size_t capacity, size_t max_msg, mpk_queue **out);
+
+/*
+ Unmaps this process's view of a queue from `mpk_queue_create*`/`mpk_queue_open_named`.
+ NULL, and queues built in place with `mpk_queue_init`, are ignored.
+
+ # Safety
+ `q` is NULL or a queue, not used by this process afterwards.
+ */
+void mpk_queue_destroy(mpk_queue *q);
+
+/*
+ Takes one message into `buf` (`cap` bytes), waiting at most `timeout_ms`; `*out_len` is its
+ length. `MPK_ERR_TIMEOUT` (empty), `MPK_ERR_CLOSED` (closed and drained), `MPK_ERR_MSGSIZE`
+ when `cap` is too small: then `*out_len` is the size needed and the message stays queued.
+
+ # Safety
+ `q` is NULL or a queue; `buf` is writable for `cap` bytes (or NULL with `cap` 0); `out_len`
+ is NULL or writable.
+ */
+mpk_status mpk_queue_get(mpk_queue *q, void *buf, size_t cap, size_t *out_len, int64_t timeout_ms);
+
+/*
+ Waits (at most `timeout_ms`) until a message is there, then takes up to `n` that are there
+ without waiting again, claiming them at once. Message `i` goes to `bufs + i * buf_size` with
+ its length in `out_lens[i]`; `*out_count` is how many. `buf_size` must be at least the
+ queue's max_msg (`MPK_ERR_INVAL` otherwise).
+
+ # Safety
+ `q` is NULL or a queue; `bufs` is writable for `n * buf_size` bytes; `out_lens` for `n`
+ values; `out_count` is NULL or writable.
+ */
+mpk_status mpk_queue_get_many(mpk_queue *q,
+                              void *bufs,
+                              size_t buf_size,
+                              size_t n,
+                              size_t *out_lens,
+                              size_t *out_count,
+                              int64_t timeout_ms);
+
+/*
+ Builds an empty queue in caller memory (8-byte aligned, `mem_len >= mpk_queue_size(...)`):
+ no allocation; put it in shared memory to share it. `*out` is `mem` as a queue.
+ `MPK_ERR_INVAL` for bad sizes, too little memory or misalignment.
+
+ # Safety
+ `mem` is NULL or valid for `mem_len` bytes, used by nothing else, and outlives every use of
+ the queue; `out` is NULL or writable.
+ */
+mpk_status mpk_queue_init(void *mem, size_t mem_len, size_t capacity, size_t max_msg, mpk_queue **out);
+
+/*
+ Waits (at most `timeout_ms`) until every message put so far was marked done.
+
+ # Safety
+ `q` is NULL or a queue.
+ */
+mpk_status mpk_queue_join(mpk_queue *q, int64_t timeout_ms);
+
+/*
+ Messages in the queue now (Python's `qsize`); 0 if `q` is NULL or not a queue.
+
+ # Safety
+ `q` is NULL or a queue.
+ */
+size_t mpk_queue_len(const mpk_queue *q);
+
+/*
+ The largest message in bytes (0 if `q` is NULL or not a queue).
+
+ # Safety
+ `q` is NULL or a queue.
+ */
+size_t mpk_queue_max_msg(const mpk_queue *q);
+
+/*
+ Opens a named queue. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` if it is not an mpkit queue;
+ `MPK_ERR_VERSION`.
+
+ # Safety
+ `name` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+mpk_status mpk_queue_open_named(const char *name, mpk_queue **out);
+
+/*
+ Puts one message of `len` bytes (`msg` may be NULL when `len` is 0), waiting at most
+ `timeout_ms` for room. `MPK_ERR_TIMEOUT` (full), `MPK_ERR_CLOSED`, `MPK_ERR_MSGSIZE` (longer
+ than max_msg).
+
+ # Safety
+ `q` is NULL or a queue; `msg` is readable for `len` bytes (or NULL with `len` 0).
+ */
+mpk_status mpk_queue_put(mpk_queue *q, const void *msg, size_t len, int64_t timeout_ms);
+
+/*
+ Waits (at most `timeout_ms`) until one of the `n` messages of `msg_size` bytes each (stored
+ back to back at `msgs`) fits, then puts as many as fit without waiting again, claiming them
+ at once. `*out_count` is how many were put.
+
+ # Safety
+ `q` is NULL or a queue; `msgs` is readable for `n * msg_size` bytes; `out_count` is NULL or
+ writable.
+ */
+mpk_status mpk_queue_put_many(mpk_queue *q,
+                              const void *msgs,
+                              size_t msg_size,
+                              size_t n,
+                              size_t *out_count,
+                              int64_t timeout_ms);
+
+/*
+ Bytes of memory `mpk_queue_init` needs for `capacity` messages of up to `max_msg` bytes; 0 if
+ either is 0 or too large.
+ */
+size_t mpk_queue_size(size_t capacity, size_t max_msg);
+
+/*
+ Marks one message processed (JoinableQueue). `MPK_ERR_STATE` if called more often than
+ messages were put.
+
+ # Safety
+ `q` is NULL or a queue.
+ */
+mpk_status mpk_queue_task_done(mpk_queue *q);
 
 /*
  Creates an anonymous region of `size` zero bytes (64-byte aligned), shared with children

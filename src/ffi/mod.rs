@@ -10,12 +10,16 @@
 
 mod array;
 mod mutex;
+mod pipe;
 mod process;
+mod queue;
 mod shm;
 
 pub use array::*;
 pub use mutex::*;
+pub use pipe::*;
 pub use process::*;
+pub use queue::*;
 pub use shm::*;
 
 use core::ffi::{CStr, c_char, c_int};

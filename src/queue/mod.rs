@@ -83,6 +83,11 @@ mod owned {
             Ok(q)
         }
 
+        /// The region holding the ring (for handing it to C).
+        pub(crate) fn into_region(self) -> Region {
+            self.region
+        }
+
         /// Keeps a named queue's name after this handle is dropped.
         pub fn persist(&mut self) {
             self.region.persist();

@@ -112,9 +112,10 @@ impl Region {
     }
 
     /// Gives up this handle without unmapping; returns the payload. [`from_payload`](Self::from_payload)
-    /// takes it back. Only for anonymous regions (a named one would leak its name).
-    pub(crate) fn into_raw(self) -> NonNull<u8> {
-        debug_assert!(self.name.is_none());
+    /// takes it back (nameless: a named region must have been persisted).
+    pub(crate) fn into_raw(mut self) -> NonNull<u8> {
+        debug_assert!(self.unlink_by.is_none(), "a region given up keeps its name");
+        self.name = None;
         let payload = self.payload();
         core::mem::forget(self);
         payload
