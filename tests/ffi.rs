@@ -338,3 +338,190 @@ fn process_null_and_bad_arguments() {
         mpk_process_destroy(p);
     }
 }
+
+#[test]
+fn queue_null_and_bad_arguments() {
+    let mut q = null_mut();
+    let mut len = 0usize;
+    let mut count = 0usize;
+    let mut buf = [0u8; 64];
+    // SAFETY: pointers are NULL, live queues, or valid buffers of the stated sizes.
+    unsafe {
+        assert_eq!(mpk_queue_size(0, 8), 0);
+        assert_eq!(mpk_queue_size(8, 0), 0);
+        assert_eq!(mpk_queue_size(usize::MAX, 8), 0);
+        assert!(mpk_queue_size(8, 8) > 0);
+        assert_eq!(mpk_queue_create(0, 8, &mut q), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_create(8, 0, &mut q), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_create(usize::MAX, 8, &mut q), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_create(8, 8, null_mut()), MPK_ERR_NULL);
+        assert!(q.is_null());
+
+        for f in [mpk_queue_close, mpk_queue_task_done] {
+            assert_eq!(f(null_mut()), MPK_ERR_NULL);
+        }
+        assert_eq!(mpk_queue_put(null_mut(), buf.as_ptr().cast(), 1, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_get(null_mut(), buf.as_mut_ptr().cast(), 64, &mut len, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_join(null_mut(), 0), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_len(null()), 0);
+        assert_eq!(mpk_queue_capacity(null()), 0);
+        assert_eq!(mpk_queue_max_msg(null()), 0);
+        mpk_queue_destroy(null_mut());
+        // Not a queue at all.
+        let mut junk = [0x42u64; 64];
+        let not_q = junk.as_mut_ptr().cast::<mpk_queue>();
+        assert_eq!(mpk_queue_put(not_q, buf.as_ptr().cast(), 1, 0), MPK_ERR_BAD_OBJECT);
+        assert_eq!(mpk_queue_len(not_q), 0);
+        mpk_queue_destroy(not_q); // ignored
+
+        assert_eq!(mpk_queue_create(2, 8, &mut q), MPK_OK);
+        assert_eq!(mpk_queue_capacity(q), 2);
+        assert_eq!(mpk_queue_max_msg(q), 8);
+        assert_eq!(mpk_queue_put(q, null(), 0, 0), MPK_OK, "NULL is fine for an empty message");
+        assert_eq!(mpk_queue_put(q, null(), 3, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_put(q, buf.as_ptr().cast(), 9, 0), MPK_ERR_MSGSIZE);
+        assert_eq!(mpk_queue_put(q, buf.as_ptr().cast(), 8, -3), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_put(q, b"12345678".as_ptr().cast(), 8, 0), MPK_OK);
+        assert_eq!(mpk_queue_put(q, buf.as_ptr().cast(), 1, MPK_NOWAIT), MPK_ERR_TIMEOUT, "full");
+        assert_eq!(mpk_queue_put(q, buf.as_ptr().cast(), 1, 10), MPK_ERR_TIMEOUT, "still full");
+        assert_eq!(mpk_queue_len(q), 2);
+        assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 64, null_mut(), 0), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 64, &mut len, 0), MPK_OK);
+        assert_eq!(len, 0);
+        len = 77;
+        assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 3, &mut len, 0), MPK_ERR_MSGSIZE);
+        assert_eq!(len, 8, "MSGSIZE reports the size needed");
+        assert_eq!(mpk_queue_get(q, null_mut(), 0, &mut len, 0), MPK_ERR_MSGSIZE, "kept queued");
+        assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 8, &mut len, 0), MPK_OK);
+        assert_eq!(&buf[..8], b"12345678");
+        assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 8, &mut len, MPK_NOWAIT), MPK_ERR_TIMEOUT, "empty");
+
+        // Batches.
+        let msgs: [u64; 3] = [1, 2, 3];
+        assert_eq!(mpk_queue_put_many(q, msgs.as_ptr().cast(), 8, 3, null_mut(), 0), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_put_many(q, msgs.as_ptr().cast(), 8, usize::MAX, &mut count, 0), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_put_many(q, msgs.as_ptr().cast(), 9, 3, &mut count, 0), MPK_ERR_MSGSIZE);
+        assert_eq!(mpk_queue_put_many(q, msgs.as_ptr().cast(), 8, 3, &mut count, 0), MPK_OK);
+        assert_eq!(count, 2, "only two fit");
+        let mut lens = [0usize; 4];
+        let mut out = [0u64; 4];
+        assert_eq!(
+            mpk_queue_get_many(q, out.as_mut_ptr().cast(), 4, 4, lens.as_mut_ptr(), &mut count, 0),
+            MPK_ERR_INVAL,
+            "buffers smaller than max_msg"
+        );
+        assert_eq!(mpk_queue_get_many(q, out.as_mut_ptr().cast(), 8, 4, null_mut(), &mut count, 0), MPK_ERR_NULL);
+        assert_eq!(
+            mpk_queue_get_many(q, out.as_mut_ptr().cast(), 8, 4, lens.as_mut_ptr(), null_mut(), 0),
+            MPK_ERR_NULL
+        );
+        assert_eq!(mpk_queue_get_many(q, out.as_mut_ptr().cast(), 8, 0, null_mut(), &mut count, 0), MPK_OK);
+        assert_eq!(count, 0);
+        assert_eq!(mpk_queue_get_many(q, out.as_mut_ptr().cast(), 8, 4, lens.as_mut_ptr(), &mut count, 0), MPK_OK);
+        assert_eq!((count, out[0], out[1], lens[0], lens[1]), (2, 1, 2, 8, 8));
+
+        // JoinableQueue.
+        assert_eq!(mpk_queue_join(q, 0), MPK_ERR_TIMEOUT, "4 put, none done");
+        for _ in 0..4 {
+            assert_eq!(mpk_queue_task_done(q), MPK_OK);
+        }
+        assert_eq!(mpk_queue_task_done(q), MPK_ERR_STATE, "too many");
+        assert_eq!(mpk_queue_join(q, MPK_FOREVER), MPK_OK);
+
+        assert_eq!(mpk_queue_close(q), MPK_OK);
+        assert_eq!(mpk_queue_put(q, buf.as_ptr().cast(), 1, 0), MPK_ERR_CLOSED);
+        assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 8, &mut len, MPK_FOREVER), MPK_ERR_CLOSED);
+        mpk_queue_destroy(q);
+
+        // In place over caller memory.
+        let size = mpk_queue_size(4, 16);
+        let mut mem = vec![0u64; size / 8 + 1];
+        let mut iq = null_mut();
+        assert_eq!(mpk_queue_init(null_mut(), size, 4, 16, &mut iq), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_init(mem.as_mut_ptr().cast(), size, 4, 16, null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_init(mem.as_mut_ptr().cast(), size - 1, 4, 16, &mut iq), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_init(mem.as_mut_ptr().cast::<u8>().add(1).cast(), size, 4, 16, &mut iq), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_init(mem.as_mut_ptr().cast(), size, 0, 16, &mut iq), MPK_ERR_INVAL);
+        assert_eq!(mpk_queue_init(mem.as_mut_ptr().cast(), size, 4, 16, &mut iq), MPK_OK);
+        assert_eq!(iq.cast::<u64>(), mem.as_mut_ptr(), "the queue is the memory");
+        assert_eq!(mpk_queue_put(iq, b"hi".as_ptr().cast(), 2, 0), MPK_OK);
+        mpk_queue_destroy(iq); // in place: ignored
+        assert_eq!(mpk_queue_len(iq), 1);
+    }
+}
+
+#[test]
+fn named_queue_through_the_c_abi() {
+    let n = name("queue");
+    let mut q = null_mut();
+    let mut r = null_mut();
+    let mut len = 0;
+    let mut buf = [0u8; 8];
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(mpk_queue_create_named(null(), 4, 8, &mut q), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_open_named(n.as_ptr(), &mut r), MPK_ERR_NOT_FOUND);
+        assert_eq!(mpk_queue_create_named(n.as_ptr(), 4, 8, &mut q), MPK_OK);
+        assert_eq!(mpk_queue_create_named(n.as_ptr(), 4, 8, &mut r), MPK_ERR_EXISTS);
+        assert_eq!(mpk_queue_open_named(n.as_ptr(), &mut r), MPK_OK);
+        assert_eq!(mpk_queue_put(q, b"named".as_ptr().cast(), 5, 0), MPK_OK);
+        assert_eq!(mpk_queue_get(r, buf.as_mut_ptr().cast(), 8, &mut len, 0), MPK_OK);
+        assert_eq!(&buf[..len], b"named");
+        let mut a = null_mut();
+        assert_eq!(mpk_array_open_named(n.as_ptr(), &mut a), MPK_ERR_BAD_OBJECT, "a queue is not an array");
+        mpk_queue_destroy(q);
+        mpk_queue_destroy(r);
+        assert_eq!(mpk_shm_unlink(n.as_ptr()), MPK_OK);
+    }
+}
+
+#[test]
+fn pipe_null_and_bad_arguments() {
+    let (mut a, mut b) = (null_mut(), null_mut());
+    let mut len = 0usize;
+    let mut buf = [0u8; 32];
+    // SAFETY: pointers are NULL, live ends, or valid buffers of the stated sizes.
+    unsafe {
+        assert_eq!(mpk_pipe_create(0, true, &mut a, &mut b), MPK_ERR_INVAL);
+        assert_eq!(mpk_pipe_create(1 << 41, true, &mut a, &mut b), MPK_ERR_INVAL);
+        assert_eq!(mpk_pipe_create(64, true, null_mut(), &mut b), MPK_ERR_NULL);
+        assert_eq!(mpk_pipe_create(64, true, &mut a, null_mut()), MPK_ERR_NULL);
+        assert!(a.is_null() && b.is_null());
+        assert_eq!(mpk_conn_send(null_mut(), buf.as_ptr().cast(), 1, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_conn_recv(null_mut(), buf.as_mut_ptr().cast(), 32, &mut len, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_conn_poll(null_mut(), 0), MPK_ERR_NULL);
+        assert_eq!(mpk_conn_close(null_mut()), MPK_ERR_NULL);
+        mpk_conn_destroy(null_mut());
+
+        assert_eq!(mpk_pipe_create(64, true, &mut a, &mut b), MPK_OK);
+        assert_eq!(mpk_conn_send(a, null(), 5, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_conn_send(a, buf.as_ptr().cast(), 1, -9), MPK_ERR_INVAL);
+        assert_eq!(mpk_conn_send(a, b"[42, None, 'hello']".as_ptr().cast(), 19, MPK_FOREVER), MPK_OK);
+        assert_eq!(mpk_conn_poll(b, 0), MPK_OK);
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, null_mut(), 0), MPK_ERR_NULL);
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 4, &mut len, 0), MPK_ERR_MSGSIZE);
+        assert_eq!(len, 19);
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, &mut len, 0), MPK_OK);
+        assert_eq!(&buf[..len], b"[42, None, 'hello']");
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, &mut len, MPK_NOWAIT), MPK_ERR_TIMEOUT);
+        assert_eq!(mpk_conn_poll(b, 10), MPK_ERR_TIMEOUT);
+        assert_eq!(mpk_conn_close(a), MPK_OK);
+        assert_eq!(mpk_conn_close(a), MPK_OK, "idempotent");
+        assert_eq!(mpk_conn_send(a, buf.as_ptr().cast(), 1, 0), MPK_ERR_STATE, "closed handle");
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, &mut len, MPK_FOREVER), MPK_ERR_CLOSED);
+        assert_eq!(mpk_conn_poll(b, MPK_FOREVER), MPK_ERR_CLOSED);
+        assert_eq!(mpk_conn_send(b, buf.as_ptr().cast(), 1, 0), MPK_ERR_CLOSED);
+        mpk_conn_destroy(a);
+        mpk_conn_destroy(b);
+
+        // One way: a receives, b sends.
+        assert_eq!(mpk_pipe_create(64, false, &mut a, &mut b), MPK_OK);
+        assert_eq!(mpk_conn_send(a, buf.as_ptr().cast(), 1, 0), MPK_ERR_STATE);
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, &mut len, 0), MPK_ERR_STATE);
+        assert_eq!(mpk_conn_send(b, null(), 0, 0), MPK_OK);
+        assert_eq!(mpk_conn_recv(a, null_mut(), 0, &mut len, 0), MPK_OK);
+        assert_eq!(len, 0);
+        mpk_conn_destroy(a);
+        mpk_conn_destroy(b);
+    }
+}
