@@ -182,7 +182,7 @@ fn queue_3_producers_2_consumers_exactly_once() {
 #[test]
 fn pipe_request_reply_mixed_sizes() {
     const N: u64 = 20_000;
-    let size = |i: u64| ((i * 977) % 4100) as usize + if i % 100 == 0 { 16_000 } else { 0 };
+    let size = |i: u64| ((i * 977) % 4100) as usize + if i.is_multiple_of(100) { 16_000 } else { 0 };
     let pattern = |i: u64, len: usize| -> Vec<u8> { (0..len).map(|k| (i as u8).wrapping_add((k * 7) as u8)).collect() };
     let (mut a, mut b) = mpkit::pipe::pipe_with_capacity(4096, true).unwrap();
     let c = child(|| {
