@@ -1,5 +1,5 @@
 //! A tour of mpkit through the examples of the Python multiprocessing tutorial it is modelled
-//! on, in order: Process, process ids, Lock, Value/Array.
+//! on, in order: Process, process ids, Queue, Pipe, Lock, Value/Array.
 //!
 //!     cargo run --release --example tour
 //!
@@ -11,7 +11,7 @@
 
 use std::io::Write;
 
-use mpkit::{Process, SharedArray, SharedValue};
+use mpkit::{ByteQueue, Process, SharedArray, SharedValue, pipe};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {
@@ -48,6 +48,33 @@ fn main() -> Result<(), mpkit::Error> {
         print_flush("hello john");
         0
     });
+
+    println!("\n== Queue: a child puts [42, None, 'hello'], the parent gets it");
+    let q = ByteQueue::new(16, 256)?;
+    std::io::stdout().flush().unwrap();
+    // SAFETY: single-threaded parent.
+    let p = unsafe { Process::spawn(|| i32::from(q.put(b"[42, None, 'hello']").is_err())) }?;
+    let mut buf = [0u8; 256];
+    let n = q.get(&mut buf)?;
+    println!("{}", String::from_utf8_lossy(&buf[..n]));
+    assert_eq!(p.join(), Ok(0));
+
+    println!("\n== Pipe: the child sends on its end, the parent receives on its own");
+    let (mut parent_conn, mut child_conn) = pipe(true)?;
+    std::io::stdout().flush().unwrap();
+    let f = || {
+        parent_conn.close(); // after fork both hold both ends: each closes the one it does not use
+        let sent = child_conn.send(b"[42, None, 'hello']");
+        child_conn.close();
+        i32::from(sent.is_err())
+    };
+    // SAFETY: single-threaded parent.
+    let p = unsafe { Process::spawn(f) }?;
+    child_conn.close();
+    let n = parent_conn.recv(&mut buf)?;
+    println!("{}", String::from_utf8_lossy(&buf[..n]));
+    assert_eq!(parent_conn.recv(&mut buf), Err(mpkit::Error::Closed), "then end-of-file");
+    assert_eq!(p.join(), Ok(0));
 
     println!("\n== Lock: ten processes print under one lock");
     std::io::stdout().flush().unwrap();

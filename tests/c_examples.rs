@@ -106,3 +106,13 @@ fn lock() {
 fn value_array() {
     check("value_array", |out| assert_eq!(out, "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n"));
 }
+
+#[test]
+fn queue() {
+    check("queue", |out| assert_eq!(out, "[42, None, 'hello']\n"));
+}
+
+#[test]
+fn pipe() {
+    check("pipe", |out| assert_eq!(out, "[42, None, 'hello']\n"));
+}
