@@ -22,7 +22,7 @@ const BENCHES: &[Bench] = &[
     Bench { id: "mutex_uncontended", est_s: 0.5, run: mutex_uncontended },
     Bench { id: "mutex_contended", est_s: 1.0, run: mutex_contended },
     Bench { id: "process_start_join", est_s: 1.5, run: process_start_join },
-    Bench { id: "queue_1p1c", est_s: 1.5, run: queue_1p1c },
+    Bench { id: "queue_1p1c", est_s: 2.0, run: queue_1p1c },
     Bench { id: "queue_2p2c", est_s: 2.0, run: queue_2p2c },
     Bench { id: "pipe_pingpong", est_s: 1.5, run: pipe_pingpong },
     Bench { id: "pipe_pingpong_blocking", est_s: 2.0, run: pipe_pingpong_blocking },
@@ -255,8 +255,6 @@ fn queue_run(n: u64, producers: u64, consumers: usize) -> f64 {
                 for i in 0..per {
                     q.put(p * per + i).expect("put");
                 }
-                let (waits, wakes) = mpkit::sync::futex_calls();
-                eprintln!("#   producer {p}: {waits} futex waits, {wakes} wakes");
                 0
             })
         })
@@ -281,8 +279,6 @@ fn queue_run(n: u64, producers: u64, consumers: usize) -> f64 {
             }
             t.finished(c);
             sums.set(c, sum).expect("sum");
-            let (waits, wakes) = mpkit::sync::futex_calls();
-            eprintln!("#   consumer {c}: {waits} futex waits, {wakes} wakes");
             0
         })
     }));
@@ -393,8 +389,6 @@ fn pipe_bandwidth(env: &Env) {
             assert_eq!(r.recv(&mut buf), Ok(MIB));
         }
         let gbs = (n as usize * MIB) as f64 / (monotonic_s(t.origin) - t0) / 1e9;
-        let (waits, wakes) = mpkit::sync::futex_calls();
-        eprintln!("#   receiver: {waits} futex waits, {wakes} wakes");
         assert!(buf.iter().all(|&b| b == 7));
         join_all(&[kid]);
         gbs
