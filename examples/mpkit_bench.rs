@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use mpkit::{Process, Queue, RawMutex, Region, pipe};
+use mpkit::{Pool, PoolOptions, Process, Queue, RawMutex, Region, pipe};
 
 struct Bench {
     id: &'static str,
@@ -28,6 +28,9 @@ const BENCHES: &[Bench] = &[
     Bench { id: "pipe_pingpong_blocking", est_s: 2.0, run: pipe_pingpong_blocking },
     Bench { id: "pipe_oneway_64", est_s: 1.5, run: pipe_oneway_64 },
     Bench { id: "pipe_bandwidth", est_s: 2.0, run: pipe_bandwidth },
+    Bench { id: "pool_map_tiny", est_s: 1.5, run: pool_map_tiny },
+    Bench { id: "pool_apply_rtt", est_s: 1.5, run: pool_apply_rtt },
+    Bench { id: "pool_cpu_speedup", est_s: 4.0, run: pool_cpu_speedup },
 ];
 
 struct Env {
@@ -392,6 +395,76 @@ fn pipe_bandwidth(env: &Env) {
         assert!(buf.iter().all(|&b| b == 7));
         join_all(&[kid]);
         gbs
+    });
+}
+
+fn pool2() -> Pool {
+    // SAFETY: single-threaded when the pool forks; tasks are plain functions of this binary.
+    unsafe { Pool::new(&PoolOptions { workers: 2, ..PoolOptions::default() }) }.expect("pool")
+}
+
+fn square(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+/// `pool.kit_pool2_map_square_tiny`: `Pool(2).map(square, 0..n)`, automatic chunks, pool
+/// already started; tasks/s (arguments copied in and results copied out included).
+fn pool_map_tiny(env: &Env) {
+    let n = env.scaled(3_000_000);
+    let p = pool2();
+    let items: Vec<u64> = (0..n).collect();
+    p.map(square, &items[..1000]).expect("warm-up");
+    env.report("pool.kit_pool2_map_square_tiny", "tasks/s", || {
+        let t0 = Instant::now();
+        let r = p.map(square, &items).expect("map");
+        let rate = n as f64 / t0.elapsed().as_secs_f64();
+        assert_eq!(r[(n - 1) as usize], square(n - 1));
+        rate
+    });
+}
+
+/// `pool.kit_pool2_apply_async_get_rtt`: `apply_async(square, i).get()`, one at a time; us.
+fn pool_apply_rtt(env: &Env) {
+    let n = env.scaled(50_000);
+    let p = pool2();
+    for i in 0..100 {
+        p.apply_async(square, i).expect("apply").get().expect("get");
+    }
+    env.report("pool.kit_pool2_apply_async_get_rtt", "us", || {
+        let t0 = Instant::now();
+        for i in 0..n {
+            assert_eq!(p.apply_async(square, i).expect("apply").get(), Ok(square(i)));
+        }
+        t0.elapsed().as_secs_f64() * 1e6 / n as f64
+    });
+}
+
+/// CPU-heavy work: `rounds` dependent multiply/xor steps (as the anchors' rayon `heavy`).
+fn burn(rounds: u64) -> u64 {
+    let mut h = rounds;
+    for _ in 0..rounds {
+        h = h.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        h ^= h >> 33;
+    }
+    h
+}
+
+/// `pool.kit_pool2_cpu_speedup`: 8 x `burn` serially vs `Pool(2).map` (pool already started),
+/// as Python's `pool_cpu_speedup`; x.
+fn pool_cpu_speedup(env: &Env) {
+    let work = env.scaled(20_000_000);
+    let args = vec![work; 8];
+    let p = pool2();
+    p.map(square, &[1, 2, 3]).expect("warm-up");
+    env.report("pool.kit_pool2_cpu_speedup", "x", || {
+        let t0 = Instant::now();
+        let serial: Vec<u64> = args.iter().map(|&a| burn(std::hint::black_box(a))).collect();
+        let ts = t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
+        let pooled = p.map_chunked(burn, &args, 1).expect("map");
+        let tp = t0.elapsed().as_secs_f64();
+        assert_eq!(serial, pooled);
+        ts / tp
     });
 }
 

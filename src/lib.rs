@@ -60,6 +60,8 @@ pub(crate) mod sys;
 #[cfg(feature = "std")]
 pub mod pipe;
 #[cfg(feature = "std")]
+pub mod pool;
+#[cfg(feature = "std")]
 pub mod process;
 #[cfg(feature = "std")]
 pub mod shm;
@@ -75,6 +77,8 @@ pub use error::Error;
 pub use lock::{Acquired, RawMutex};
 #[cfg(feature = "std")]
 pub use pipe::{Conn, pipe};
+#[cfg(feature = "std")]
+pub use pool::{AsyncResult, Pool, PoolOptions, TaskError};
 #[cfg(feature = "std")]
 pub use process::{Process, ProcessOptions};
 pub use queue::QueueRef;

@@ -31,6 +31,8 @@ pub enum Kind {
     Queue = 4,
     /// A pipe's rings (`mpk_pipe_create`, [`pipe`](crate::pipe())).
     Pipe = 5,
+    /// A worker pool's shared state (`mpk_pool_create`, [`Pool`](crate::Pool)).
+    Pool = 6,
 }
 
 /// The first [`HEADER_LEN`] bytes of a region.
@@ -110,6 +112,7 @@ impl Header {
             3 => Kind::Array,
             4 => Kind::Queue,
             5 => Kind::Pipe,
+            6 => Kind::Pool,
             _ => return Err(Error::BadObject),
         };
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {

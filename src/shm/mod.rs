@@ -33,6 +33,18 @@ pub struct Region {
     name: Option<Box<str>>,
     /// Process that removes the name on drop (the creator), if any.
     unlink_by: Option<u32>,
+    /// Order of creation in this process (see [`next_generation`]).
+    generation: u64,
+}
+
+/// Regions count their creation order: a process forked after region `g` was mapped has it
+/// (pools use this to know which arrays their workers inherited).
+static GENERATION: crate::sync::unmodelled::AtomicU64 = crate::sync::unmodelled::AtomicU64::new(0);
+
+/// The generation the next region will get.
+pub(crate) fn next_generation() -> u64 {
+    // Relaxed: a counter; ordering with the mappings comes from fork itself.
+    GENERATION.fetch_add(1, crate::sync::unmodelled::Ordering::Relaxed)
 }
 
 // SAFETY: a Region hands out only raw pointers into the mapping; the mapping itself is valid from
@@ -98,6 +110,11 @@ impl Region {
         self.kind
     }
 
+    /// When this handle's mapping was made, relative to other regions of this process.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub(crate) fn layout(&self) -> [u64; 4] {
         self.layout
     }
@@ -139,7 +156,7 @@ impl Region {
         let len = header.claimed_len();
         match header.check(len, true) {
             Ok(Check::Ready(k, layout)) if k == kind && len > HEADER_LEN as u64 => {
-                Some(Region { base, len: len as usize, kind, layout, name: None, unlink_by: None })
+                Some(Region { base, len: len as usize, kind, layout, name: None, unlink_by: None, generation: 0 })
             }
             _ => None,
         }
@@ -175,7 +192,15 @@ impl Region {
         // read the header before it exists (openers treat an all-zero header as "not yet").
         unsafe { header.write(Header::new(kind, len as u64, layout)) };
         let region =
-            Region { base, len, kind, layout, name: name.map(Box::from), unlink_by: name.map(|_| std::process::id()) };
+            Region {
+                base,
+                len,
+                kind,
+                layout,
+                name: name.map(Box::from),
+                unlink_by: name.map(|_| std::process::id()),
+                generation: next_generation(),
+            };
         init(region.payload());
         // SAFETY: the header was written above and the mapping lives as long as `region`.
         unsafe { header.as_ref() }.set_ready();
@@ -198,7 +223,8 @@ impl Region {
             }
             let len = size as usize;
             let base = mman::map_shared(&fd, len)?;
-            let mut region = Region { base, len, kind, layout: [0; 4], name: Some(Box::from(name)), unlink_by: None };
+            let mut region =
+                Region { base, len, kind, layout: [0; 4], name: Some(Box::from(name)), unlink_by: None, generation: next_generation() };
             // SAFETY: the mapping is at least HEADER_LEN bytes and lives as long as `region`.
             let found = unsafe { base.cast::<Header>().as_ref() }.check(size, settled)?;
             match found {
@@ -223,6 +249,7 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Array => "mpkit-array",
         Kind::Queue => "mpkit-queue",
         Kind::Pipe => "mpkit-pipe",
+        Kind::Pool => "mpkit-pool",
     }
 }
 

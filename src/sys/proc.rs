@@ -3,7 +3,7 @@
 use core::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, poll};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
@@ -35,7 +35,9 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// A pidfd for our child `pid` (which cannot be recycled before we reap it).
+/// A pidfd for process `pid`. For our own child it cannot refer to another process (the pid is
+/// not recycled before we reap it); for any other process, check afterwards that it is still the
+/// one meant.
 pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Error> {
     let pid = Pid::from_raw(pid).ok_or(Error::Inval)?;
     Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
@@ -108,4 +110,44 @@ pub(crate) fn die_with_parent(parent: u32) -> bool {
 /// CPUs this process may run on.
 pub(crate) fn cpu_count() -> usize {
     rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count().max(1) as usize)
+}
+
+/// Waits until at least one of `fds` is readable (at most `timeout`; `None`: forever) and
+/// returns which are. EINTR counts as "none yet".
+pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<std::vec::Vec<bool>, Error> {
+    let ts = timeout.map(|d| rustix::time::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as _ });
+    let mut polls: std::vec::Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
+    match poll(&mut polls, ts.as_ref()) {
+        Ok(_) => Ok(polls.iter().map(|p| !p.revents().is_empty()).collect()),
+        Err(Errno::INTR) => Ok(std::vec![false; fds.len()]),
+        Err(e) => Err(Error::from_errno(e)),
+    }
+}
+
+/// An eventfd: a counter another process can bump to wake a `poll` on it.
+pub(crate) fn eventfd() -> Result<OwnedFd, Error> {
+    Ok(rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?)
+}
+
+/// Bumps an eventfd (wakes its pollers).
+pub(crate) fn eventfd_signal(fd: impl AsFd) {
+    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
+/// Resets an eventfd to zero.
+pub(crate) fn eventfd_drain(fd: impl AsFd) {
+    let mut buf = [0u8; 8];
+    let _ = rustix::io::read(fd, &mut buf);
+}
+
+/// This process's parent, if any.
+pub(crate) fn parent_pid() -> Option<i32> {
+    rustix::process::getppid().map(|p| p.as_raw_nonzero().get())
+}
+
+/// Sends SIGKILL to `pid` (no error if it is gone).
+pub(crate) fn kill(pid: i32) {
+    if let Some(p) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+    }
 }

@@ -1,0 +1,269 @@
+//! A pool job's life, as one futex word shared by the parent, a worker and the supervisor.
+//!
+//! | state       | set by                              | meaning                                   |
+//! |-------------|-------------------------------------|-------------------------------------------|
+//! | `FREE`      | parent (after the result is taken)  | slot unused                               |
+//! | `QUEUED`    | parent (before the task is sent)    | waiting in a worker's ring                |
+//! | `RUNNING`   | worker (CAS from QUEUED)            | the worker is calling the task function   |
+//! | `DONE`      | worker (from RUNNING)               | every item returned 0                     |
+//! | `FAILED`    | worker (from RUNNING)               | an item returned non-zero (`code`, `at`)  |
+//! | `DIED`      | supervisor (CAS from QUEUED/RUNNING)| the worker died with it (`at`)            |
+//! | `CANCELLED` | parent (CAS from QUEUED/RUNNING)    | the pool was terminated first             |
+//!
+//! Only CASes leave QUEUED or RUNNING, so exactly one of worker, supervisor and parent decides
+//! how a job ends. Bit 31 (`WAITERS`) says the parent may sleep on the word: whoever ends the
+//! job drops it and wakes everyone. A job may also count into a group (a map or an iterator):
+//! the group's word counts finished jobs, with the same sleeping bit.
+//!
+//! The outcome fields (`code`, `at`, `len`) are written before the ending CAS (Release) and
+//! read after the parent's Acquire load of the state.
+
+use core::time::Duration;
+
+use crate::error::Error;
+use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
+
+pub(crate) const FREE: u32 = 0;
+pub(crate) const QUEUED: u32 = 1;
+pub(crate) const RUNNING: u32 = 2;
+pub(crate) const DONE: u32 = 3;
+pub(crate) const FAILED: u32 = 4;
+pub(crate) const DIED: u32 = 5;
+pub(crate) const CANCELLED: u32 = 6;
+const WAITERS: u32 = 1 << 31;
+
+/// How long a waiter spins before it sleeps: long enough for a worker's round trip, short
+/// enough not to steal much CPU from workers running long tasks.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The shared part of one job.
+#[repr(C)]
+pub(crate) struct JobWord {
+    /// The state above, plus `WAITERS`.
+    state: AtomicU32,
+    /// The task's non-zero return code (FAILED).
+    code: AtomicU32,
+    /// Group index + 1, or 0.
+    pub(crate) group: AtomicU32,
+    _r: u32,
+    /// Items of a chunk finished so far; for FAILED/DIED, the item that failed.
+    pub(crate) at: AtomicU64,
+    /// Result length (single tasks).
+    pub(crate) len: AtomicU64,
+}
+
+/// A group's finished-job counter (bit 31: the parent may sleep on it).
+#[repr(C)]
+pub(crate) struct GroupWord {
+    done: AtomicU32,
+}
+
+/// How a job ended, as the parent sees it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Done,
+    /// The task returned `code` at item `at`.
+    Failed { code: i32, at: u64 },
+    /// Its worker died at item `at`.
+    Died { at: u64 },
+    Cancelled,
+}
+
+impl JobWord {
+    pub(crate) fn new() -> JobWord {
+        JobWord {
+            state: AtomicU32::new(FREE),
+            code: AtomicU32::new(0),
+            group: AtomicU32::new(0),
+            _r: 0,
+            at: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+        }
+    }
+
+    /// Parent: arms a free slot for a new task (nobody else touches a FREE slot).
+    pub(crate) fn queue(&self, group: Option<u32>) {
+        self.group.store(group.map_or(0, |g| g + 1), Ordering::Relaxed);
+        self.at.store(0, Ordering::Relaxed);
+        self.len.store(0, Ordering::Relaxed);
+        // Release pairs with the worker's Acquire CAS in `start`: the task's inputs are visible.
+        self.state.store(QUEUED, Ordering::Release);
+    }
+
+    /// Worker: claims a queued job. False if it was cancelled or given up meanwhile.
+    pub(crate) fn start(&self) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & !WAITERS != QUEUED {
+                return false;
+            }
+            // Acquire pairs with `queue` (inputs written before QUEUED).
+            match self.state.compare_exchange_weak(s, RUNNING | (s & WAITERS), Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Worker: records progress through a chunk (read by the supervisor if the worker dies).
+    #[inline]
+    pub(crate) fn progress(&self, items: u64) {
+        self.at.store(items, Ordering::Relaxed);
+    }
+
+    /// Worker: ends a running job as DONE (`code` 0) or FAILED at item `at`. Returns false if
+    /// the job had already been ended by someone else (cancelled).
+    pub(crate) fn finish<'g>(&self, code: i32, at: u64, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.code.store(code as u32, Ordering::Relaxed);
+        self.at.store(at, Ordering::Relaxed);
+        self.end(&[RUNNING], if code == 0 { DONE } else { FAILED }, groups)
+    }
+
+    /// Supervisor: the worker running (or about to run) this job died. Returns whether this
+    /// call ended it.
+    pub(crate) fn died<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.end(&[QUEUED, RUNNING], DIED, groups)
+    }
+
+    /// Parent: the pool was terminated before this job ended.
+    pub(crate) fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.end(&[QUEUED, RUNNING], CANCELLED, groups)
+    }
+
+    /// Moves the job from one of `from` to `to` with a CAS; wakes sleepers; counts the group.
+    fn end<'g>(&self, from: &[u32], to: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if !from.contains(&(s & !WAITERS)) {
+                return false;
+            }
+            // Release pairs with the parent's Acquire load in `outcome`/`wait`: the outcome
+            // fields written above are visible with the new state.
+            let release = if mutant("job_relaxed_end") { Ordering::Relaxed } else { Ordering::AcqRel };
+            match self.state.compare_exchange_weak(s, to, release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(cur) => s = cur,
+            }
+        }
+        if s & WAITERS != 0 && !mutant("job_no_wake") {
+            futex_wake(&self.state, i32::MAX as u32);
+        }
+        let g = self.group.load(Ordering::Relaxed);
+        if g != 0 {
+            groups(g - 1).bump();
+        }
+        true
+    }
+
+    /// Parent: how the job ended, if it has.
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        // Acquire pairs with the Release CAS in `end`.
+        match self.state.load(Ordering::Acquire) & !WAITERS {
+            DONE => Some(Outcome::Done),
+            FAILED => Some(Outcome::Failed {
+                code: self.code.load(Ordering::Relaxed) as i32,
+                at: self.at.load(Ordering::Relaxed),
+            }),
+            DIED => Some(Outcome::Died { at: self.at.load(Ordering::Relaxed) }),
+            CANCELLED => Some(Outcome::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// Parent: frees an ended slot.
+    pub(crate) fn free(&self) {
+        debug_assert!(self.outcome().is_some());
+        self.state.store(FREE, Ordering::Relaxed);
+    }
+
+    /// Parent: waits until the job ended, until `deadline`. Spins briefly, then sleeps; while
+    /// asleep it wakes every `tick` to ask `alive()` (is the pool's supervisor still there?).
+    pub(crate) fn wait(&self, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<Outcome, Error> {
+        wait_word(&self.state, deadline, tick, alive, &mut |s| {
+            if s & !WAITERS > RUNNING { self.outcome() } else { None }
+        })
+    }
+}
+
+impl GroupWord {
+    pub(crate) fn new() -> GroupWord {
+        GroupWord { done: AtomicU32::new(0) }
+    }
+
+    /// Parent: resets an unused group.
+    pub(crate) fn reset(&self) {
+        self.done.store(0, Ordering::Relaxed);
+    }
+
+    /// One more job of the group ended: count it, drop WAITERS, wake if it was set.
+    fn bump(&self) {
+        let mut cur = self.done.load(Ordering::Relaxed);
+        loop {
+            // AcqRel: Release publishes the job's end to the parent's Acquire in `done`/`wait`;
+            // Acquire pairs with the parent's Release CAS that set WAITERS.
+            match self.done.compare_exchange_weak(cur, (cur & !WAITERS) + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur & WAITERS != 0 && !mutant("group_no_wake") {
+            futex_wake(&self.done, i32::MAX as u32);
+        }
+    }
+
+    /// Parent: waits until more than `seen` jobs of the group ended (see `JobWord::wait`).
+    pub(crate) fn wait_beyond(&self, seen: u32, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<u32, Error> {
+        wait_word(&self.done, deadline, tick, alive, &mut |v| {
+            let n = v & !WAITERS;
+            (n != seen).then_some(n)
+        })
+    }
+}
+
+/// Waits until `ready(word)` says yes. Spins in growing rounds, then sets WAITERS with a CAS at
+/// a value that is not ready (so the next end sees the bit) and sleeps, waking every `tick`.
+fn wait_word<R>(
+    word: &AtomicU32,
+    deadline: Deadline,
+    tick: Duration,
+    alive: &mut dyn FnMut() -> bool,
+    ready: &mut dyn FnMut(u32) -> Option<R>,
+) -> Result<R, Error> {
+    let spin_until = deadline.earliest(Deadline::after(SPIN));
+    let mut round = 1u32;
+    loop {
+        if let Some(r) = ready(word.load(Ordering::Acquire)) {
+            return Ok(r);
+        }
+        if deadline.is_now() {
+            return Err(Error::Timeout);
+        }
+        if cfg!(loom) || spin_until.remaining().is_none() {
+            break;
+        }
+        for _ in 0..round {
+            spin_hint();
+        }
+        round = (round * 2).min(64);
+    }
+    loop {
+        let v = word.load(Ordering::Acquire);
+        if let Some(r) = ready(v) {
+            return Ok(r);
+        }
+        // Release pairs with the ender's AcqRel CAS, which then sees WAITERS and wakes us.
+        if v & WAITERS == 0 && word.compare_exchange(v, v | WAITERS, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            continue;
+        }
+        let until = if cfg!(loom) { deadline } else { deadline.earliest(Deadline::after(tick)) };
+        match futex_wait(word, v | WAITERS, until) {
+            Ok(()) => {}
+            Err(Error::Timeout) if deadline.remaining().is_some() => {
+                if !alive() {
+                    return ready(word.load(Ordering::Acquire)).ok_or(Error::Broken);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,1146 @@
+//! The worker pool (Python's `multiprocessing.Pool`): `map`, `imap`, `imap_unordered`, `apply`,
+//! `apply_async`, `close`, `join`, `terminate`, with workers that may die without hanging anyone.
+//!
+//! # Processes
+//! [`Pool::new`] maps the pool's shared region, then forks one **supervisor**, which forks the
+//! workers and replaces any that exits (see `worker.rs`). Only that fork happens in the caller,
+//! so create pools early, from a single-threaded point of the program (like any fork; see the
+//! crate's fork rules); afterwards the caller may start threads freely, and several threads may
+//! use one pool at once.
+//!
+//! # Tasks and data
+//! A task is a plain function pointer: an `mpk_task_fn` in C, or a Rust `fn(In) -> Out` for
+//! `Pod` types. Workers run the same program image, so code addresses and everything that existed
+//! when the pool was created are valid there; anything else travels as bytes. Each worker has its
+//! own task ring, and the parent sends each task to the least loaded worker. A single task's
+//! argument and result (at most `max_arg`/`max_result` bytes) live in its job slot; a map's items
+//! are cut into chunks whose arguments are copied once into the pool's arena and whose results are
+//! copied once out of it. [`Pool::map_in_place`] reads and writes [`SharedArray`]s made before the
+//! pool directly, with no copy at all.
+//!
+//! # Failures
+//! A task that returns non-zero fails with `TaskFailed(code)`; a worker that dies with a task
+//! (kill -9, a crash, `_exit`) fails it with `WorkerDied` as soon as the supervisor reaps it, and
+//! a fresh worker takes its place. A map reports which item failed ([`TaskError::item`]); the
+//! iterators report the failed item and go on with the others. If the supervisor itself dies, or
+//! workers cannot start (their initializer keeps failing), every wait ends with `Broken` within
+//! [`LIVENESS_TICK`].
+
+mod job;
+mod shared;
+mod worker;
+
+use core::ffi::{c_int, c_void};
+use core::marker::PhantomData;
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use bytemuck::Pod;
+use rustix::fd::{AsFd, OwnedFd};
+
+use crate::array::{Element, SharedArray};
+use crate::error::Error;
+use crate::process::{Process, cpu_count};
+use crate::shm::{Kind, Region};
+use crate::sync::{Deadline, Ordering};
+use crate::sys::proc as sys;
+use job::Outcome;
+pub(crate) use shared::{InitFn, TaskFn};
+use shared::{CHUNK, CHUNK_LEN, CLOSE, Header, LEN_WORD, Layout, RUN, SINGLE, Shared, TERMINATE, TaskMsg};
+
+/// Longest a waiting caller sleeps before it checks that the pool's supervisor still runs.
+pub const LIVENESS_TICK: Duration = Duration::from_millis(50);
+/// Exit code a Rust task reports when it panicked.
+pub const TASK_PANIC_CODE: i32 = 101;
+
+/// How to build a pool.
+#[derive(Copy, Clone, Debug)]
+pub struct PoolOptions {
+    /// Worker processes (at least 1).
+    pub workers: usize,
+    /// Largest argument of a single task (`apply`, `apply_async`, one `imap` item), in bytes.
+    pub max_arg: usize,
+    /// Largest result of a single task or of one `imap` item, in bytes.
+    pub max_result: usize,
+    /// A worker is replaced after this many tasks (a chunk counts as one); 0: never.
+    pub maxtasksperchild: usize,
+    /// Run once in each worker before its first task; a non-zero return stops that worker (and
+    /// repeated failures make the pool `Broken`).
+    pub initializer: Option<(InitFn, usize)>,
+    /// Job slots: tasks and chunks that may be unfinished or unclaimed at once.
+    pub max_tasks: usize,
+    /// Bytes of the arena that carries map chunks (virtual: pages are used only when touched).
+    pub arena_bytes: usize,
+}
+
+impl Default for PoolOptions {
+    /// One worker per CPU this process may run on; 1 KiB arguments and results.
+    fn default() -> Self {
+        PoolOptions {
+            workers: cpu_count(),
+            max_arg: 1024,
+            max_result: 1024,
+            maxtasksperchild: 0,
+            initializer: None,
+            max_tasks: 4096,
+            arena_bytes: 256 << 20,
+        }
+    }
+}
+
+impl PoolOptions {
+    /// Runs the Rust function `f` once in each worker before its first task.
+    pub fn with_initializer(mut self, f: fn()) -> PoolOptions {
+        self.initializer = Some((call_rust_init, f as usize));
+        self
+    }
+}
+
+unsafe extern "C" fn call_rust_init(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `fn()` stored by `with_initializer`, valid in this program image.
+    let f = unsafe { core::mem::transmute::<*mut c_void, fn()>(arg) };
+    std::panic::catch_unwind(f).map_or(TASK_PANIC_CODE, |()| 0)
+}
+
+/// A failed item of a map.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TaskError {
+    /// `TaskFailed(code)`, `WorkerDied`, `Closed` (the pool was terminated), `Broken`, ...
+    pub error: Error,
+    /// Index of the item that failed (for `Broken` and the like, the first item not done).
+    pub item: usize,
+}
+
+impl core::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "item {}: {}", self.item, self.error)
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Life {
+    Open,
+    Closed,
+    Terminated,
+}
+
+/// Parent-side bookkeeping (the parent is the only process that allocates).
+struct Book {
+    life: Life,
+    free_jobs: Vec<u32>,
+    free_groups: Vec<u32>,
+    /// Outstanding references per group (its unreleased jobs, plus its owner).
+    group_refs: Vec<u32>,
+    /// Jobs whose owner went away before they ended, with their arena ranges.
+    abandoned: Vec<(u32, Option<Span>)>,
+    arena: Arena,
+    next_worker: usize,
+}
+
+/// A range of the arena.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Span {
+    off: usize,
+    len: usize,
+}
+
+/// First-fit allocator over the arena's offsets, with coalescing (parent-local).
+struct Arena {
+    free: Vec<Span>,
+}
+
+impl Arena {
+    fn alloc(&mut self, len: usize) -> Option<Span> {
+        let len = len.max(1).next_multiple_of(64);
+        let i = self.free.iter().position(|s| s.len >= len)?;
+        let span = Span { off: self.free[i].off, len };
+        self.free[i].off += len;
+        self.free[i].len -= len;
+        if self.free[i].len == 0 {
+            self.free.remove(i);
+        }
+        Some(span)
+    }
+
+    fn release(&mut self, span: Span) {
+        let i = self.free.partition_point(|s| s.off < span.off);
+        self.free.insert(i, span);
+        if i + 1 < self.free.len() && self.free[i].off + self.free[i].len == self.free[i + 1].off {
+            self.free[i].len += self.free.remove(i + 1).len;
+        }
+        if i > 0 && self.free[i - 1].off + self.free[i - 1].len == self.free[i].off {
+            self.free[i - 1].len += self.free.remove(i).len;
+        }
+    }
+}
+
+/// A pool of worker processes. Methods take `&self` and may be called from several threads.
+pub struct Pool {
+    shared: Shared,
+    /// Keeps the shared region mapped; dropped last.
+    region: Region,
+    supervisor: Process,
+    /// Wakes the supervisor when the command changes.
+    control: OwnedFd,
+    book: Mutex<Book>,
+    /// Regions made before this number are mapped in the workers too.
+    generation: u64,
+}
+
+impl core::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pool").field("workers", &self.workers()).field("supervisor", &self.supervisor.pid()).finish()
+    }
+}
+
+/// A Rust `fn(In) -> Out` called as an `mpk_task_fn` (the function travels as `ctx`).
+unsafe extern "C" fn call_rust<In: Pod, Out: Pod>(
+    ctx: *mut c_void,
+    arg: *const c_void,
+    arg_len: usize,
+    out: *mut c_void,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    if arg_len != size_of::<In>() || out_cap < size_of::<Out>() {
+        return -1;
+    }
+    // SAFETY: `ctx` is the `fn(In) -> Out` the pool was given, valid in this program image.
+    let f = unsafe { core::mem::transmute::<*mut c_void, fn(In) -> Out>(ctx) };
+    // SAFETY: the argument slot holds `size_of::<In>()` bytes (checked), and In is Pod.
+    let x = unsafe { arg.cast::<In>().read_unaligned() };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(x))) {
+        Ok(y) => {
+            // SAFETY: the result slot has room for `Out` (checked); `out_len` is the worker's.
+            unsafe {
+                out.cast::<Out>().write_unaligned(y);
+                out_len.write(size_of::<Out>());
+            }
+            0
+        }
+        Err(_) => TASK_PANIC_CODE,
+    }
+}
+
+impl Pool {
+    /// Creates a pool: maps its region, forks the supervisor, which forks the workers.
+    ///
+    /// # Safety
+    /// - As for [`Process::spawn`]: the fork happens here, so if this process has other threads,
+    ///   the workers may only use what the fork rules allow. Create pools before starting threads.
+    /// - Task functions, their `ctx` and the initializer must be valid in the workers: code of
+    ///   this program image, and data that existed when the pool was created (or shared memory).
+    pub unsafe fn new(opts: &PoolOptions) -> Result<Pool, Error> {
+        let workers = opts.workers;
+        if workers == 0 || workers > 4096 || opts.max_tasks == 0 || opts.max_tasks > u32::MAX as usize / 2 {
+            return Err(Error::Inval);
+        }
+        let jobs = opts.max_tasks;
+        let groups = jobs.min(4096);
+        let layout = Layout::new(workers, jobs, groups, opts.max_arg, opts.max_result, opts.arena_bytes).ok_or(Error::Inval)?;
+        let header = Header {
+            workers: workers as u32,
+            jobs: jobs as u32,
+            groups: groups as u32,
+            _r: 0,
+            max_arg: opts.max_arg as u64,
+            max_result: opts.max_result as u64,
+            maxtasks: opts.maxtasksperchild as u64,
+            init_fn: opts.initializer.map_or(0, |(f, _)| f as usize as u64),
+            init_arg: opts.initializer.map_or(0, |(_, a)| a as u64),
+            command: crate::sync::AtomicU32::new(RUN),
+            broken: crate::sync::AtomicU32::new(0),
+        };
+        let mut shared = None;
+        let region = Region::build(Kind::Pool, [workers as u64, jobs as u64, 0, 0], layout.total, None, |mem| {
+            // SAFETY: the fresh payload is exclusive, 64-byte aligned and `layout.total` long.
+            shared = Some(unsafe { Shared::init(mem, layout, header) });
+        })?;
+        let shared = shared.expect("built above");
+        let control = sys::eventfd()?;
+        let generation = crate::shm::next_generation();
+        let parent = std::process::id();
+        let fd = control.as_fd();
+        // SAFETY: the caller accepts the fork rules; the supervisor only touches the region and
+        // its own children, then `_exit`s.
+        let supervisor = unsafe { Process::spawn(move || worker::supervisor_main(shared, parent, fd)) }?;
+        Ok(Pool {
+            shared,
+            region,
+            supervisor,
+            control,
+            book: Mutex::new(Book {
+                life: Life::Open,
+                free_jobs: (0..jobs as u32).rev().collect(),
+                free_groups: (0..groups as u32).rev().collect(),
+                group_refs: vec![0; groups],
+                abandoned: Vec::new(),
+                arena: Arena { free: vec![Span { off: 0, len: opts.arena_bytes }].into_iter().filter(|s| s.len > 0).collect() },
+                next_worker: 0,
+            }),
+            generation,
+        })
+    }
+
+    /// Number of worker processes.
+    pub fn workers(&self) -> usize {
+        self.shared.layout.workers
+    }
+
+    /// Process ids of the current workers (a dead worker's slot shows its replacement once
+    /// it has been started).
+    pub fn worker_pids(&self) -> Vec<i32> {
+        (0..self.workers()).map(|w| self.shared.worker(w).pid.load(Ordering::Relaxed) as i32).collect()
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Is the pool still able to finish work? (Supervisor running, workers able to start.)
+    fn alive(&self) -> bool {
+        self.shared.header().broken.load(Ordering::Acquire) == 0 && self.supervisor.is_alive()
+    }
+
+    // ---- job slots ----------------------------------------------------------------------------
+
+    /// Reclaims abandoned jobs that have ended.
+    fn reclaim(&self, book: &mut Book) {
+        let mut i = 0;
+        while i < book.abandoned.len() {
+            let (j, span) = book.abandoned[i];
+            let job = self.shared.job(j);
+            if job.outcome().is_some() {
+                book.abandoned.swap_remove(i);
+                self.release_job(book, j, span);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn release_job(&self, book: &mut Book, j: u32, span: Option<Span>) {
+        let job = self.shared.job(j);
+        let g = job.group.load(Ordering::Relaxed);
+        job.free();
+        book.free_jobs.push(j);
+        if let Some(span) = span {
+            book.arena.release(span);
+        }
+        if g != 0 {
+            self.unref_group(book, g - 1);
+        }
+    }
+
+    fn unref_group(&self, book: &mut Book, g: u32) {
+        book.group_refs[g as usize] -= 1;
+        if book.group_refs[g as usize] == 0 {
+            self.shared.group(g).reset();
+            book.free_groups.push(g);
+        }
+    }
+
+    fn alloc_job(&self, book: &mut Book) -> Result<u32, Error> {
+        if book.life != Life::Open {
+            return Err(Error::State);
+        }
+        if book.free_jobs.is_empty() {
+            self.reclaim(book);
+        }
+        book.free_jobs.pop().ok_or(Error::NoMem)
+    }
+
+    /// The worker with the fewest queued tasks; among those, one that is awake (spinning for
+    /// work: no wake-up needed), then the one after the last pick.
+    fn pick_worker(&self, book: &mut Book) -> usize {
+        let n = self.workers();
+        let start = book.next_worker;
+        let w = (0..n)
+            .map(|k| (start + k) % n)
+            .min_by_key(|&w| {
+                let ring = self.shared.ring(w);
+                (ring.len(), ring.consumers_asleep())
+            })
+            .unwrap_or(0);
+        book.next_worker = (w + 1) % n;
+        w
+    }
+
+    /// Sends a task to worker `w`, waiting for room in its ring while the pool lives.
+    fn send(&self, w: usize, msg: &TaskMsg) -> Result<(), Error> {
+        loop {
+            match self.shared.ring(w).put(bytemuck::bytes_of(msg), Deadline::after(LIVENESS_TICK)) {
+                Err(Error::Timeout) if self.alive() => {}
+                Err(Error::Timeout) => return Err(Error::Broken),
+                Err(Error::Closed) => return Err(Error::State),
+                other => return other,
+            }
+        }
+    }
+
+    // ---- single tasks -----------------------------------------------------------------------
+
+    /// Sends one task: `func(ctx, arg, ...)` with the result in the job's slot.
+    pub(crate) fn submit(&self, func: TaskFn, ctx: usize, arg: &[u8]) -> Result<u32, Error> {
+        if arg.len() > self.shared.layout.max_arg {
+            return Err(Error::MsgSize { needed: self.shared.layout.max_arg });
+        }
+        let (j, w) = {
+            let mut book = self.book();
+            let j = self.alloc_job(&mut book)?;
+            (j, self.pick_worker(&mut book))
+        };
+        let (arg_at, out_at) = self.shared.job_data(j);
+        // SAFETY: the job slot is ours (FREE until `queue`), with `max_arg` bytes for the argument.
+        unsafe { arg_at.copy_from_nonoverlapping(arg.as_ptr(), arg.len()) };
+        self.shared.job(j).queue(None);
+        let msg = TaskMsg {
+            job: j,
+            kind: SINGLE,
+            func: func as usize as u64,
+            ctx: ctx as u64,
+            arg: arg_at as usize as u64,
+            arg_len: arg.len() as u64,
+            n: 0,
+            out: out_at as usize as u64,
+            out_cap: self.shared.layout.max_result as u64,
+        };
+        if let Err(e) = self.send(w, &msg) {
+            let job = self.shared.job(j);
+            job.cancel(&|g| self.shared.group(g));
+            self.release_job(&mut self.book(), j, None);
+            return Err(e);
+        }
+        Ok(j)
+    }
+
+    /// Waits for single task `j` and copies its result into `out`; the job is released unless
+    /// the wait timed out or `out` is too small.
+    pub(crate) fn collect(&self, j: u32, out: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
+        let job = self.shared.job(j);
+        let outcome = job.wait(deadline, LIVENESS_TICK, &mut || self.alive())?;
+        let result = match outcome {
+            Outcome::Done => {
+                let len = job.len.load(Ordering::Relaxed) as usize;
+                if len > self.shared.layout.max_result {
+                    Err(Error::MsgSize { needed: len })
+                } else if len > out.len() {
+                    return Err(Error::MsgSize { needed: len }); // kept for another try
+                } else {
+                    let (_, out_at) = self.shared.job_data(j);
+                    // SAFETY: the job ended, so its result area is ours; `len` fits both sides.
+                    unsafe { out.as_mut_ptr().copy_from_nonoverlapping(out_at, len) };
+                    Ok(len)
+                }
+            }
+            Outcome::Failed { code, .. } => Err(Error::TaskFailed(code)),
+            Outcome::Died { .. } => Err(Error::WorkerDied),
+            Outcome::Cancelled => Err(Error::Closed),
+        };
+        self.release_job(&mut self.book(), j, None);
+        result
+    }
+
+    /// Whether single task `j` has ended, and how.
+    pub(crate) fn peek(&self, j: u32) -> Option<Result<(), Error>> {
+        self.shared.job(j).outcome().map(|o| match o {
+            Outcome::Done => Ok(()),
+            Outcome::Failed { code, .. } => Err(Error::TaskFailed(code)),
+            Outcome::Died { .. } => Err(Error::WorkerDied),
+            Outcome::Cancelled => Err(Error::Closed),
+        })
+    }
+
+    /// Waits until single task `j` has ended (its result stays until collected).
+    pub(crate) fn wait_for(&self, j: u32, deadline: Deadline) -> Result<(), Error> {
+        self.shared.job(j).wait(deadline, LIVENESS_TICK, &mut || self.alive()).map(|_| ())
+    }
+
+    /// Gives up on single task `j`: released now if it ended, else once it does.
+    pub(crate) fn abandon(&self, j: u32) {
+        let mut book = self.book();
+        if self.shared.job(j).outcome().is_some() {
+            self.release_job(&mut book, j, None);
+        } else {
+            book.abandoned.push((j, None));
+        }
+    }
+
+    /// Runs `f(arg)` in a worker and waits for its result (Python's `apply`).
+    pub fn apply<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, arg: In) -> Result<Out, Error> {
+        self.apply_async(f, arg)?.get()
+    }
+
+    /// Starts `f(arg)` in a worker (Python's `apply_async`).
+    pub fn apply_async<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, arg: In) -> Result<AsyncResult<'_, Out>, Error> {
+        if size_of::<Out>() > self.shared.layout.max_result {
+            return Err(Error::MsgSize { needed: self.shared.layout.max_result });
+        }
+        let j = self.submit(call_rust::<In, Out>, f as usize, bytemuck::bytes_of(&arg))?;
+        Ok(AsyncResult { pool: self, job: Some(j), _out: PhantomData })
+    }
+
+    /// Byte-level `apply`: runs `func(ctx, arg, ...)` and copies its result into `out`.
+    ///
+    /// # Safety
+    /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
+    pub unsafe fn apply_bytes(&self, func: TaskFn, ctx: usize, arg: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let j = self.submit(func, ctx, arg)?;
+        let r = self.collect(j, out, Deadline::FOREVER);
+        if let Err(Error::MsgSize { .. }) = r {
+            self.abandon(j);
+        }
+        r
+    }
+
+    // ---- maps -------------------------------------------------------------------------------
+
+    /// Computes `f(x)` for every item in the workers; results in order (Python's `map`).
+    /// Chunks are sized automatically.
+    pub fn map<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In]) -> Result<Vec<Out>, TaskError> {
+        self.map_chunked(f, items, 0)
+    }
+
+    /// [`map`](Self::map) with chunks of `chunksize` items (0: automatic).
+    pub fn map_chunked<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In], chunksize: usize) -> Result<Vec<Out>, TaskError> {
+        let mut out: Vec<Out> = bytemuck::zeroed_vec(items.len());
+        // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers (code of this image).
+        unsafe {
+            self.map_bytes(
+                call_rust::<In, Out>,
+                f as usize,
+                bytemuck::cast_slice(items),
+                size_of::<In>(),
+                bytemuck::cast_slice_mut(&mut out),
+                size_of::<Out>(),
+                chunksize,
+            )
+        }?;
+        Ok(out)
+    }
+
+    /// Byte-level map: `args` holds `results.len() / result_size` items of `arg_size` bytes;
+    /// item `i`'s result goes to `results[i * result_size..]`.
+    ///
+    /// # Safety
+    /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
+    pub unsafe fn map_bytes(
+        &self,
+        func: TaskFn,
+        ctx: usize,
+        args: &[u8],
+        arg_size: usize,
+        results: &mut [u8],
+        result_size: usize,
+        chunksize: usize,
+    ) -> Result<(), TaskError> {
+        let n = if arg_size == 0 { results.len() / result_size.max(1) } else { args.len() / arg_size };
+        let fail = |error| TaskError { error, item: 0 };
+        if result_size == 0 || arg_size.checked_mul(n) != Some(args.len()) || result_size.checked_mul(n) != Some(results.len()) {
+            return Err(fail(Error::Inval));
+        }
+        let src = Source::Copy { args: std::borrow::Cow::Borrowed(args) };
+        let mut run = Chunks::new(self, func, ctx, src, arg_size, result_size, n, chunksize).map_err(fail)?;
+        run.run_to_end(|start, count, got| {
+            // SAFETY: `got` points to `count` results of `result_size` bytes in the arena.
+            unsafe { results[start * result_size..(start + count) * result_size].as_mut_ptr().copy_from_nonoverlapping(got, count * result_size) };
+        })
+    }
+
+    /// Map over a [`SharedArray`] made before the pool, in place: workers read `input` and
+    /// write `output` directly, nothing is copied. `State` (as `TaskError::error`) if either
+    /// array was made after the pool (the workers do not have it), `Inval` if the lengths differ.
+    pub fn map_in_place<In: Element, Out: Element>(
+        &self,
+        f: fn(In) -> Out,
+        input: &SharedArray<In>,
+        output: &SharedArray<Out>,
+        chunksize: usize,
+    ) -> Result<(), TaskError> {
+        // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers.
+        unsafe {
+            self.map_arrays(
+                call_rust::<In, Out>,
+                f as usize,
+                input.as_any(),
+                output.as_any(),
+                chunksize,
+            )
+        }
+    }
+
+    /// Byte-level [`map_in_place`](Self::map_in_place) over untyped arrays.
+    ///
+    /// # Safety
+    /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
+    /// - Nobody else writes `output` (or `input`) during the map except through their locks'
+    ///   discipline; the workers write `output` without taking its lock.
+    pub unsafe fn map_arrays(
+        &self,
+        func: TaskFn,
+        ctx: usize,
+        input: &crate::array::AnyArray,
+        output: &crate::array::AnyArray,
+        chunksize: usize,
+    ) -> Result<(), TaskError> {
+        let fail = |error| TaskError { error, item: 0 };
+        if input.len() != output.len() {
+            return Err(fail(Error::Inval));
+        }
+        if input.region().generation() >= self.generation || output.region().generation() >= self.generation {
+            return Err(fail(Error::State));
+        }
+        let src = Source::InPlace { args: input.data() as usize, out: output.data() as usize };
+        let mut run = Chunks::new(self, func, ctx, src, input.elem_type().size(), output.elem_type().size(), input.len(), chunksize)
+            .map_err(fail)?;
+        run.run_to_end(|_, _, _| {})
+    }
+
+    /// Ordered results as they come (Python's `imap`): the `i`-th item yields `f(items[i])`.
+    pub fn imap<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In], chunksize: usize) -> Result<Imap<'_, Out>, Error> {
+        // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers.
+        let it = unsafe { self.imap_bytes(call_rust::<In, Out>, f as usize, bytemuck::cast_slice(items), size_of::<In>(), items.len(), chunksize, true) }?;
+        Ok(Imap { it, _out: PhantomData })
+    }
+
+    /// Results in the order they finish, with their index (Python's `imap_unordered`).
+    pub fn imap_unordered<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In], chunksize: usize) -> Result<Imap<'_, Out>, Error> {
+        // SAFETY: as for `imap`.
+        let it = unsafe { self.imap_bytes(call_rust::<In, Out>, f as usize, bytemuck::cast_slice(items), size_of::<In>(), items.len(), chunksize, false) }?;
+        Ok(Imap { it, _out: PhantomData })
+    }
+
+    /// Byte-level iterator over `n` items of `arg_size` bytes (each result up to `max_result`).
+    ///
+    /// # Safety
+    /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn imap_bytes(
+        &self,
+        func: TaskFn,
+        ctx: usize,
+        args: &[u8],
+        arg_size: usize,
+        n: usize,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<ImapBytes<'_>, Error> {
+        if arg_size.checked_mul(n) != Some(args.len()) || arg_size > self.shared.layout.max_arg {
+            return Err(Error::Inval);
+        }
+        let slot = LEN_WORD + self.shared.layout.max_result.next_multiple_of(LEN_WORD);
+        let src = Source::Copy { args: std::borrow::Cow::Owned(args.to_vec()) };
+        let mut run = Chunks::new(self, func, ctx, src, arg_size, slot, n, chunksize)?;
+        run.kind = CHUNK_LEN;
+        Ok(ImapBytes { run, ordered, next: 0, yielded: 0, ready: VecDeque::new() })
+    }
+
+    // ---- life cycle ---------------------------------------------------------------------------
+
+    /// No more tasks (Python's `close`): workers finish what was submitted, then exit.
+    pub fn close(&self) {
+        let mut book = self.book();
+        if book.life == Life::Open {
+            book.life = Life::Closed;
+            self.command(CLOSE);
+        }
+    }
+
+    /// Stops the workers now (Python's `terminate`): unfinished tasks end with `Closed`.
+    pub fn terminate(&self) {
+        {
+            let mut book = self.book();
+            book.life = Life::Terminated;
+        }
+        self.command(TERMINATE);
+        let _ = self.supervisor.join_timeout(Duration::from_secs(5));
+        if self.supervisor.is_alive() {
+            let _ = self.supervisor.kill();
+            let _ = self.supervisor.join();
+        }
+        let groups = |g| self.shared.group(g);
+        for j in 0..self.shared.layout.jobs as u32 {
+            self.shared.job(j).cancel(&groups);
+        }
+    }
+
+    /// Waits for the workers to exit after [`close`](Self::close) or
+    /// [`terminate`](Self::terminate) (`State` before either).
+    pub fn join(&self) -> Result<(), Error> {
+        self.join_until(Deadline::FOREVER)
+    }
+
+    /// As [`join`](Self::join), waiting at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        self.join_until(Deadline::after(timeout))
+    }
+
+    /// As [`join`](Self::join), until `deadline`.
+    pub fn join_until(&self, deadline: Deadline) -> Result<(), Error> {
+        if self.book().life == Life::Open {
+            return Err(Error::State);
+        }
+        self.supervisor.join_until(deadline).map(|_| ())
+    }
+
+    fn command(&self, cmd: u32) {
+        // Release pairs with the supervisor's Acquire load after the eventfd wakes it.
+        self.shared.header().command.store(cmd, Ordering::Release);
+        sys::eventfd_signal(&self.control);
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates the pool unless it was joined; no worker, supervisor or mapping is left.
+    fn drop(&mut self) {
+        if self.supervisor.is_alive() {
+            self.terminate();
+        }
+        let _ = self.supervisor.join();
+        let _ = &self.region;
+    }
+}
+
+/// A task started with [`Pool::apply_async`] (Python's `AsyncResult`). Dropping it before the
+/// task ended is safe: the task goes on and its slot is reclaimed afterwards.
+pub struct AsyncResult<'p, Out: Pod> {
+    pool: &'p Pool,
+    job: Option<u32>,
+    _out: PhantomData<Out>,
+}
+
+impl<Out: Pod> core::fmt::Debug for AsyncResult<'_, Out> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AsyncResult").field("job", &self.job).finish()
+    }
+}
+
+impl<Out: Pod> AsyncResult<'_, Out> {
+    /// Waits for the result.
+    pub fn get(self) -> Result<Out, Error> {
+        self.get_until(Deadline::FOREVER)
+    }
+
+    /// Waits at most `timeout`: `Timeout` leaves the task running and this handle usable.
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<Out, Error> {
+        self.take_until(Deadline::after(timeout))
+    }
+
+    fn get_until(mut self, deadline: Deadline) -> Result<Out, Error> {
+        self.take_until(deadline)
+    }
+
+    fn take_until(&mut self, deadline: Deadline) -> Result<Out, Error> {
+        let j = self.job.ok_or(Error::State)?;
+        let mut v = Out::zeroed();
+        match self.pool.collect(j, bytemuck::bytes_of_mut(&mut v), deadline) {
+            Err(Error::Timeout) => Err(Error::Timeout),
+            r => {
+                self.job = None;
+                r.map(|_| v)
+            }
+        }
+    }
+
+    /// Waits until the task ended (at most `timeout`; `None`: forever).
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        let j = self.job.ok_or(Error::State)?;
+        self.pool.wait_for(j, timeout.map_or(Deadline::FOREVER, Deadline::after))
+    }
+
+    /// Whether the task has ended.
+    pub fn ready(&self) -> bool {
+        self.job.is_some_and(|j| self.pool.peek(j).is_some())
+    }
+
+    /// Whether the task ended successfully; `None` while it runs.
+    pub fn successful(&self) -> Option<bool> {
+        self.job.and_then(|j| self.pool.peek(j)).map(|r| r.is_ok())
+    }
+}
+
+impl<Out: Pod> Drop for AsyncResult<'_, Out> {
+    fn drop(&mut self) {
+        if let Some(j) = self.job.take() {
+            self.pool.abandon(j);
+        }
+    }
+}
+
+// ---- chunks: the engine under map and the iterators ---------------------------------------------
+
+/// Where a chunked run's items live.
+enum Source<'a> {
+    /// The caller's arguments; each chunk's arguments and results are copied through the arena.
+    Copy { args: std::borrow::Cow<'a, [u8]> },
+    /// Inherited shared arrays, used in place (addresses valid in the workers).
+    InPlace { args: usize, out: usize },
+}
+
+/// One submitted chunk.
+struct Flight {
+    job: u32,
+    start: usize,
+    count: usize,
+    /// Its arena range (arguments, then results), for copied sources.
+    span: Option<Span>,
+    /// Where its results are.
+    results: usize,
+}
+
+/// A finished chunk, in the iterators' hands.
+struct Landed {
+    flight: Flight,
+    outcome: Outcome,
+}
+
+struct Chunks<'p, 'a> {
+    pool: &'p Pool,
+    func: TaskFn,
+    ctx: usize,
+    src: Source<'a>,
+    arg_size: usize,
+    out_size: usize,
+    /// Item ranges not yet submitted, in order.
+    todo: VecDeque<(usize, usize)>,
+    flights: Vec<Flight>,
+    group: u32,
+    /// Group jobs seen ended.
+    seen: u32,
+    /// Most chunks in flight at once.
+    window: usize,
+    /// `CHUNK`, or `CHUNK_LEN` when each result slot starts with its length.
+    kind: u32,
+}
+
+impl<'p, 'a> Chunks<'p, 'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        pool: &'p Pool,
+        func: TaskFn,
+        ctx: usize,
+        src: Source<'a>,
+        arg_size: usize,
+        out_size: usize,
+        n: usize,
+        chunksize: usize,
+    ) -> Result<Chunks<'p, 'a>, Error> {
+        let workers = pool.workers();
+        // Python's default: about four chunks per worker. Keep a chunk's bytes within a share
+        // of the arena so that a window of them always fits.
+        let per_item = (arg_size + out_size).max(1);
+        let cap = (pool.shared.layout.arena_len / (4 * workers).max(1) / per_item).max(1);
+        let chunk = if chunksize == 0 { n.div_ceil(4 * workers).max(1) } else { chunksize };
+        let chunk = if matches!(src, Source::Copy { .. }) { chunk.min(cap) } else { chunk };
+        let group = {
+            let mut book = pool.book();
+            if book.life != Life::Open {
+                return Err(Error::State);
+            }
+            let g = book.free_groups.pop().ok_or(Error::NoMem)?;
+            book.group_refs[g as usize] = 1;
+            g
+        };
+        let todo = (0..n).step_by(chunk.max(1)).map(|s| (s, chunk.min(n - s))).collect();
+        Ok(Chunks { pool, func, ctx, src, arg_size, out_size, todo, flights: Vec::new(), group, seen: 0, window: 2 * workers, kind: CHUNK })
+    }
+
+    /// Submits chunks while the window has room.
+    fn fill(&mut self) -> Result<(), Error> {
+        while self.flights.len() < self.window {
+            let Some((start, count)) = self.todo.pop_front() else { return Ok(()) };
+            if let Err(e) = self.submit(start, count) {
+                self.todo.push_front((start, count));
+                if e == Error::NoMem && !self.flights.is_empty() {
+                    return Ok(()); // wait for room
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, start: usize, count: usize) -> Result<(), Error> {
+        let pool = self.pool;
+        let (j, w, span) = {
+            let mut book = pool.book();
+            let j = pool.alloc_job(&mut book)?;
+            let span = match self.src {
+                Source::Copy { .. } => match book.arena.alloc(count * self.arg_size + count * self.out_size) {
+                    Some(s) => Some(s),
+                    None => {
+                        book.free_jobs.push(j);
+                        return Err(Error::NoMem);
+                    }
+                },
+                Source::InPlace { .. } => None,
+            };
+            book.group_refs[self.group as usize] += 1;
+            (j, pool.pick_worker(&mut book), span)
+        };
+        let (arg, out) = match (&self.src, span) {
+            (Source::Copy { args }, Some(span)) => {
+                let at = pool.shared.arena(span.off);
+                let bytes = &args[start * self.arg_size..(start + count) * self.arg_size];
+                // SAFETY: the span is ours and holds `count` arguments and then results.
+                unsafe { at.copy_from_nonoverlapping(bytes.as_ptr(), bytes.len()) };
+                (at as usize, at as usize + bytes.len())
+            }
+            (Source::InPlace { args, out }, _) => (args + start * self.arg_size, out + start * self.out_size),
+            (Source::Copy { .. }, None) => unreachable!("copied sources always get a span"),
+        };
+        pool.shared.job(j).queue(Some(self.group));
+        let msg = TaskMsg {
+            job: j,
+            kind: self.kind,
+            func: self.func as usize as u64,
+            ctx: self.ctx as u64,
+            arg: arg as u64,
+            arg_len: self.arg_size as u64,
+            n: count as u64,
+            out: out as u64,
+            out_cap: self.out_size as u64,
+        };
+        self.flights.push(Flight { job: j, start, count, span, results: out });
+        if let Err(e) = pool.send(w, &msg) {
+            let f = self.flights.pop().expect("pushed above");
+            pool.shared.job(j).cancel(&|g| pool.shared.group(g));
+            pool.release_job(&mut pool.book(), f.job, f.span);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Waits (until `deadline`) until at least one more chunk ended, and takes the ended ones.
+    fn land(&mut self, deadline: Deadline) -> Result<Vec<Landed>, Error> {
+        let group = self.pool.shared.group(self.group);
+        loop {
+            let mut landed = Vec::new();
+            let mut i = 0;
+            while i < self.flights.len() {
+                if let Some(outcome) = self.pool.shared.job(self.flights[i].job).outcome() {
+                    landed.push(Landed { flight: self.flights.swap_remove(i), outcome });
+                } else {
+                    i += 1;
+                }
+            }
+            if !landed.is_empty() || self.flights.is_empty() {
+                return Ok(landed);
+            }
+            self.seen = group.wait_beyond(self.seen, deadline, LIVENESS_TICK, &mut || self.pool.alive())?;
+        }
+    }
+
+    /// Releases a landed chunk's job and arena range.
+    fn release(&self, f: &Flight) {
+        self.pool.release_job(&mut self.pool.book(), f.job, f.span);
+    }
+
+    /// Runs every chunk (stopping new submissions at the first failure), handing each finished
+    /// chunk's results to `take(start, count, results)`. Fails with the lowest failed item.
+    fn run_to_end(&mut self, mut take: impl FnMut(usize, usize, *const u8)) -> Result<(), TaskError> {
+        let mut failure: Option<TaskError> = None;
+        loop {
+            if failure.is_none()
+                && let Err(error) = self.fill()
+            {
+                let item = self.todo.front().map_or(0, |t| t.0);
+                failure = Some(TaskError { error, item });
+                self.todo.clear();
+            }
+            if self.flights.is_empty() {
+                break;
+            }
+            let landed = match self.land(Deadline::FOREVER) {
+                Ok(l) => l,
+                Err(error) => {
+                    let item = self.flights.iter().map(|f| f.start).min().unwrap_or(0);
+                    return Err(failure.unwrap_or(TaskError { error, item }));
+                }
+            };
+            for l in landed {
+                let bad = match l.outcome {
+                    Outcome::Done => {
+                        take(l.flight.start, l.flight.count, l.flight.results as *const u8);
+                        None
+                    }
+                    Outcome::Failed { code, at } => Some((Error::TaskFailed(code), at)),
+                    Outcome::Died { at } => Some((Error::WorkerDied, at)),
+                    Outcome::Cancelled => Some((Error::Closed, 0)),
+                };
+                if let Some((error, at)) = bad {
+                    let item = l.flight.start + at as usize;
+                    if failure.is_none_or(|f| item < f.item) {
+                        failure = Some(TaskError { error, item });
+                    }
+                    self.todo.clear();
+                }
+                self.release(&l.flight);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Chunks<'_, '_> {
+    /// Chunks still running belong to the workers: their slots are reclaimed once they end.
+    fn drop(&mut self) {
+        let mut book = self.pool.book();
+        for f in self.flights.drain(..) {
+            if self.pool.shared.job(f.job).outcome().is_some() {
+                self.pool.release_job(&mut book, f.job, f.span);
+            } else {
+                book.abandoned.push((f.job, f.span));
+            }
+        }
+        self.pool.unref_group(&mut book, self.group);
+    }
+}
+
+/// Results of [`Pool::imap_bytes`], item by item.
+pub struct ImapBytes<'p> {
+    run: Chunks<'p, 'static>,
+    ordered: bool,
+    /// Ordered: the next item index to yield.
+    next: usize,
+    /// Items yielded (or failed) so far.
+    yielded: usize,
+    /// Finished chunks with items left to yield: (chunk, items already taken from it).
+    ready: VecDeque<(Landed, usize)>,
+}
+
+impl core::fmt::Debug for ImapBytes<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ImapBytes").field("ordered", &self.ordered).field("yielded", &self.yielded).finish()
+    }
+}
+
+impl ImapBytes<'_> {
+    /// Total items.
+    fn total(&self) -> usize {
+        self.yielded + self.ready.iter().map(|(l, k)| l.flight.count - k).sum::<usize>()
+            + self.run.flights.iter().map(|f| f.count).sum::<usize>()
+            + self.run.todo.iter().map(|t| t.1).sum::<usize>()
+    }
+
+    /// The next result: `(index, bytes copied into out)`. `Closed` when every item was yielded;
+    /// `Timeout` if none came in time; a failed item yields its error (`TaskFailed`,
+    /// `WorkerDied`) with its index in the error's `item`, and iteration goes on.
+    pub fn next_into(&mut self, out: &mut [u8], deadline: Deadline) -> Result<(usize, usize), TaskError> {
+        loop {
+            if let Some(r) = self.take_ready(out) {
+                return r;
+            }
+            if self.total() == self.yielded {
+                return Err(TaskError { error: Error::Closed, item: self.yielded });
+            }
+            self.run.fill().map_err(|error| TaskError { error, item: self.next })?;
+            let landed = self.run.land(deadline).map_err(|error| TaskError { error, item: self.next })?;
+            for l in landed {
+                self.ready.push_back((l, 0));
+            }
+        }
+    }
+
+    /// Yields from a finished chunk, if one has the item wanted (ordered) or any (unordered).
+    fn take_ready(&mut self, out: &mut [u8]) -> Option<Result<(usize, usize), TaskError>> {
+        let pos = if self.ordered {
+            self.ready.iter().position(|(l, k)| l.flight.start + k == self.next)?
+        } else {
+            (!self.ready.is_empty()).then_some(0)?
+        };
+        let (l, k) = &mut self.ready[pos];
+        let index = l.flight.start + *k;
+        let ok_until = match l.outcome {
+            Outcome::Done => l.flight.count,
+            Outcome::Failed { at, .. } | Outcome::Died { at } => at as usize,
+            Outcome::Cancelled => 0,
+        };
+        let result = if *k < ok_until {
+            let slot = l.flight.results + *k * self.run.out_size;
+            // SAFETY: the chunk ended, so its result slots are ours until released; each starts
+            // with the result's length (CHUNK_LEN), written by the worker.
+            let len = unsafe { (slot as *const u64).read_unaligned() } as usize;
+            let len = len.min(self.run.out_size - LEN_WORD);
+            if len > out.len() {
+                return Some(Err(TaskError { error: Error::MsgSize { needed: len }, item: index }));
+            }
+            // SAFETY: as above; `len` bytes follow the length word.
+            unsafe { out.as_mut_ptr().copy_from_nonoverlapping((slot + LEN_WORD) as *const u8, len) };
+            *k += 1;
+            Ok((index, len))
+        } else {
+            let error = match l.outcome {
+                Outcome::Failed { code, .. } => Error::TaskFailed(code),
+                Outcome::Died { .. } => Error::WorkerDied,
+                _ => Error::Closed,
+            };
+            // The failed item is reported; the rest of the chunk runs again.
+            let rest = l.flight.count - *k - 1;
+            if rest > 0 && l.outcome != Outcome::Cancelled {
+                self.run.todo.push_front((index + 1, rest));
+            }
+            *k = l.flight.count;
+            Err(TaskError { error, item: index })
+        };
+        self.yielded += 1;
+        if self.ordered {
+            self.next += 1;
+        }
+        if self.ready[pos].1 >= self.ready[pos].0.flight.count || !matches!(self.ready[pos].0.outcome, Outcome::Done) && result.is_err() {
+            let (l, _) = self.ready.remove(pos).expect("present");
+            self.run.release(&l.flight);
+        }
+        Some(result)
+    }
+}
+
+impl Drop for ImapBytes<'_> {
+    fn drop(&mut self) {
+        for (l, _) in self.ready.drain(..) {
+            self.run.release(&l.flight);
+        }
+    }
+}
+
+/// Typed results of [`Pool::imap`] / [`Pool::imap_unordered`]: `Ok((index, value))`, or the
+/// failed item's error; ends when every item was yielded.
+pub struct Imap<'p, Out: Pod> {
+    it: ImapBytes<'p>,
+    _out: PhantomData<Out>,
+}
+
+impl<Out: Pod> core::fmt::Debug for Imap<'_, Out> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.it.fmt(f)
+    }
+}
+
+impl<Out: Pod> Imap<'_, Out> {
+    /// The next result, waiting at most `timeout` (`Err(Timeout)` with the item unknown).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<(usize, Out), TaskError>> {
+        self.next_until(Deadline::after(timeout))
+    }
+
+    fn next_until(&mut self, deadline: Deadline) -> Option<Result<(usize, Out), TaskError>> {
+        let mut v = Out::zeroed();
+        match self.it.next_into(bytemuck::bytes_of_mut(&mut v), deadline) {
+            Ok((i, _)) => Some(Ok((i, v))),
+            Err(TaskError { error: Error::Closed, .. }) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl<Out: Pod> Iterator for Imap<'_, Out> {
+    type Item = Result<(usize, Out), TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_until(Deadline::FOREVER)
+    }
+}
+
+const _: () = assert!(RUN != CLOSE && CLOSE != TERMINATE);
