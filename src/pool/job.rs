@@ -23,13 +23,13 @@ use core::time::Duration;
 use crate::error::Error;
 use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
 
-pub(crate) const FREE: u32 = 0;
-pub(crate) const QUEUED: u32 = 1;
-pub(crate) const RUNNING: u32 = 2;
-pub(crate) const DONE: u32 = 3;
-pub(crate) const FAILED: u32 = 4;
-pub(crate) const DIED: u32 = 5;
-pub(crate) const CANCELLED: u32 = 6;
+pub const FREE: u32 = 0;
+pub const QUEUED: u32 = 1;
+pub const RUNNING: u32 = 2;
+pub const DONE: u32 = 3;
+pub const FAILED: u32 = 4;
+pub const DIED: u32 = 5;
+pub const CANCELLED: u32 = 6;
 const WAITERS: u32 = 1 << 31;
 
 /// How long a waiter spins before it sleeps: long enough for a worker's round trip, short
@@ -38,29 +38,29 @@ const SPIN: Duration = Duration::from_micros(50);
 
 /// The shared part of one job.
 #[repr(C)]
-pub(crate) struct JobWord {
+pub struct JobWord {
     /// The state above, plus `WAITERS`.
     state: AtomicU32,
     /// The task's non-zero return code (FAILED).
     code: AtomicU32,
     /// Group index + 1, or 0.
-    pub(crate) group: AtomicU32,
+    pub group: AtomicU32,
     _r: u32,
     /// Items of a chunk finished so far; for FAILED/DIED, the item that failed.
-    pub(crate) at: AtomicU64,
+    pub at: AtomicU64,
     /// Result length (single tasks).
-    pub(crate) len: AtomicU64,
+    pub len: AtomicU64,
 }
 
 /// A group's finished-job counter (bit 31: the parent may sleep on it).
 #[repr(C)]
-pub(crate) struct GroupWord {
+pub struct GroupWord {
     done: AtomicU32,
 }
 
 /// How a job ended, as the parent sees it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     Done,
     /// The task returned `code` at item `at`.
     Failed { code: i32, at: u64 },
@@ -70,7 +70,7 @@ pub(crate) enum Outcome {
 }
 
 impl JobWord {
-    pub(crate) fn new() -> JobWord {
+    pub fn new() -> JobWord {
         JobWord {
             state: AtomicU32::new(FREE),
             code: AtomicU32::new(0),
@@ -82,7 +82,7 @@ impl JobWord {
     }
 
     /// Parent: arms a free slot for a new task (nobody else touches a FREE slot).
-    pub(crate) fn queue(&self, group: Option<u32>) {
+    pub fn queue(&self, group: Option<u32>) {
         self.group.store(group.map_or(0, |g| g + 1), Ordering::Relaxed);
         self.at.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);
@@ -91,7 +91,7 @@ impl JobWord {
     }
 
     /// Worker: claims a queued job. False if it was cancelled or given up meanwhile.
-    pub(crate) fn start(&self) -> bool {
+    pub fn start(&self) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if s & !WAITERS != QUEUED {
@@ -107,13 +107,13 @@ impl JobWord {
 
     /// Worker: records progress through a chunk (read by the supervisor if the worker dies).
     #[inline]
-    pub(crate) fn progress(&self, items: u64) {
+    pub fn progress(&self, items: u64) {
         self.at.store(items, Ordering::Relaxed);
     }
 
     /// Worker: ends a running job as DONE (`code` 0) or FAILED at item `at`. Returns false if
     /// the job had already been ended by someone else (cancelled).
-    pub(crate) fn finish<'g>(&self, code: i32, at: u64, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+    pub fn finish<'g>(&self, code: i32, at: u64, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         self.code.store(code as u32, Ordering::Relaxed);
         self.at.store(at, Ordering::Relaxed);
         self.end(&[RUNNING], if code == 0 { DONE } else { FAILED }, groups)
@@ -121,12 +121,12 @@ impl JobWord {
 
     /// Supervisor: the worker running (or about to run) this job died. Returns whether this
     /// call ended it.
-    pub(crate) fn died<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+    pub fn died<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         self.end(&[QUEUED, RUNNING], DIED, groups)
     }
 
     /// Parent: the pool was terminated before this job ended.
-    pub(crate) fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+    pub fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         self.end(&[QUEUED, RUNNING], CANCELLED, groups)
     }
 
@@ -156,7 +156,7 @@ impl JobWord {
     }
 
     /// Parent: how the job ended, if it has.
-    pub(crate) fn outcome(&self) -> Option<Outcome> {
+    pub fn outcome(&self) -> Option<Outcome> {
         // Acquire pairs with the Release CAS in `end`.
         match self.state.load(Ordering::Acquire) & !WAITERS {
             DONE => Some(Outcome::Done),
@@ -171,14 +171,14 @@ impl JobWord {
     }
 
     /// Parent: frees an ended slot.
-    pub(crate) fn free(&self) {
+    pub fn free(&self) {
         debug_assert!(self.outcome().is_some());
         self.state.store(FREE, Ordering::Relaxed);
     }
 
     /// Parent: waits until the job ended, until `deadline`. Spins briefly, then sleeps; while
     /// asleep it wakes every `tick` to ask `alive()` (is the pool's supervisor still there?).
-    pub(crate) fn wait(&self, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<Outcome, Error> {
+    pub fn wait(&self, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<Outcome, Error> {
         wait_word(&self.state, deadline, tick, alive, &mut |s| {
             if s & !WAITERS > RUNNING { self.outcome() } else { None }
         })
@@ -186,12 +186,12 @@ impl JobWord {
 }
 
 impl GroupWord {
-    pub(crate) fn new() -> GroupWord {
+    pub fn new() -> GroupWord {
         GroupWord { done: AtomicU32::new(0) }
     }
 
     /// Parent: resets an unused group.
-    pub(crate) fn reset(&self) {
+    pub fn reset(&self) {
         self.done.store(0, Ordering::Relaxed);
     }
 
@@ -212,7 +212,7 @@ impl GroupWord {
     }
 
     /// Parent: waits until more than `seen` jobs of the group ended (see `JobWord::wait`).
-    pub(crate) fn wait_beyond(&self, seen: u32, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<u32, Error> {
+    pub fn wait_beyond(&self, seen: u32, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<u32, Error> {
         wait_word(&self.done, deadline, tick, alive, &mut |v| {
             let n = v & !WAITERS;
             (n != seen).then_some(n)

@@ -26,6 +26,11 @@
 //! workers cannot start (their initializer keeps failing), every wait ends with `Broken` within
 //! [`LIVENESS_TICK`].
 
+// The job word is loom-modelled (tests/loom_pool.rs), so loom builds expose it.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod job;
+#[cfg(not(loom))]
 mod job;
 mod shared;
 mod worker;

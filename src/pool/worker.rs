@@ -53,7 +53,13 @@ pub(crate) fn supervisor_main(shared: Shared, parent: u32, control: BorrowedFd<'
         let mut fds: Vec<BorrowedFd<'_>> = vec![parent_fd.as_fd(), control];
         let watched: Vec<usize> = (0..workers).filter(|&w| children[w].is_some()).collect();
         fds.extend(watched.iter().map(|&w| children[w].as_ref().expect("watched").pidfd.as_fd()));
-        let ready = sys::poll_readable_many(&fds, retry.then_some(RESPAWN_RETRY)).unwrap_or_default();
+        let ready = match sys::poll_readable_many(&fds, retry.then_some(RESPAWN_RETRY)) {
+            Ok(r) => r,
+            Err(_) => {
+                std::thread::sleep(RESPAWN_RETRY); // never spin on a failing poll
+                continue;
+            }
+        };
         if ready.first() == Some(&true) || shared.command() == TERMINATE {
             kill_all(&mut children);
             return 0;
