@@ -1,5 +1,6 @@
 //! A tour of mpkit through the examples of the Python multiprocessing tutorial it is modelled
-//! on, in order: Process, process ids, Queue, Pipe, Lock, Value/Array.
+//! on, in order: Pool.map, Process, process ids, Queue, Pipe, Lock, Value/Array, the
+//! Pool(processes=4) walk-through, and the closing serial/threads/pool comparison.
 //!
 //!     cargo run --release --example tour
 //!
@@ -11,7 +12,9 @@
 
 use std::io::Write;
 
-use mpkit::{ByteQueue, Process, SharedArray, SharedValue, pipe};
+use std::time::{Duration, Instant};
+
+use mpkit::{ByteQueue, Error, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {
@@ -34,8 +37,40 @@ fn info(title: &str) {
     print_flush(&format!("process id: {}", std::process::id()));
 }
 
+fn f(x: i64) -> i64 {
+    x * x
+}
+
+fn getpid(_: u8) -> u32 {
+    std::process::id()
+}
+
+fn sleep_s(secs: u64) -> u64 {
+    std::thread::sleep(Duration::from_secs(secs));
+    secs
+}
+
+/// CPU-heavy work: `rounds` dependent multiply/xor steps.
+fn burn(rounds: u64) -> u64 {
+    let mut h = rounds;
+    for _ in 0..rounds {
+        h = h.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        h ^= h >> 33;
+    }
+    h
+}
+
+fn pool(workers: usize) -> Result<Pool, Error> {
+    std::io::stdout().flush().unwrap();
+    // SAFETY: the tour starts no thread before its pools; tasks are plain functions.
+    unsafe { Pool::new(&PoolOptions { workers, ..PoolOptions::default() }) }
+}
+
 fn main() -> Result<(), mpkit::Error> {
-    println!("== Process(target=f, args=('john',))");
+    println!("== Pool(5).map(f, [1, 2, 3])");
+    println!("{:?}", pool(5)?.map(f, &[1, 2, 3]).map_err(|e| e.error)?);
+
+    println!("\n== Process(target=f, args=('john',))");
     run_child(|| {
         print_flush("hello john");
         0
@@ -62,14 +97,14 @@ fn main() -> Result<(), mpkit::Error> {
     println!("\n== Pipe: the child sends on its end, the parent receives on its own");
     let (mut parent_conn, mut child_conn) = pipe(true)?;
     std::io::stdout().flush().unwrap();
-    let f = || {
+    let child = || {
         parent_conn.close(); // after fork both hold both ends: each closes the one it does not use
         let sent = child_conn.send(b"[42, None, 'hello']");
         child_conn.close();
         i32::from(sent.is_err())
     };
     // SAFETY: single-threaded parent.
-    let p = unsafe { Process::spawn(f) }?;
+    let p = unsafe { Process::spawn(child) }?;
     child_conn.close();
     let n = parent_conn.recv(&mut buf)?;
     println!("{}", String::from_utf8_lossy(&buf[..n]));
@@ -82,13 +117,13 @@ fn main() -> Result<(), mpkit::Error> {
     let procs: Vec<Process> = (0..10)
         .map(|num| {
             let lock = &lock;
-            let f = move || {
+            let child = move || {
                 let _held = lock.lock().expect("lock");
                 print_flush(&format!("hello world {num}"));
                 0
             };
             // SAFETY: single-threaded parent.
-            unsafe { Process::spawn(f) }.expect("fork")
+            unsafe { Process::spawn(child) }.expect("fork")
         })
         .collect();
     for p in &procs {
@@ -107,5 +142,50 @@ fn main() -> Result<(), mpkit::Error> {
     });
     println!("{}", num.get()?);
     println!("{:?}", arr.to_vec()?);
+
+    println!("\n== Pool(processes=4)");
+    let p = pool(4)?;
+    let range: Vec<i64> = (0..10).collect();
+    println!("{:?}", p.map(f, &range).map_err(|e| e.error)?); // [0, 1, 4, ..., 81]
+    for r in p.imap_unordered(f, &range, 1)? {
+        println!("{}", r.map_err(|e| e.error)?.1); // the same numbers in arbitrary order
+    }
+    let mut res = p.apply_async(f, 20)?;
+    println!("{}", res.get_timeout(Duration::from_secs(1))?); // 400
+    let mut res = p.apply_async(getpid, 0)?;
+    println!("{}", res.get_timeout(Duration::from_secs(1))?); // a worker's pid
+    let multiple: Vec<_> = (0..4).map(|_| p.apply_async(getpid, 0)).collect::<Result<_, _>>()?;
+    let pids: Vec<u32> =
+        multiple.into_iter().map(|mut r| r.get_timeout(Duration::from_secs(1))).collect::<Result<_, _>>()?;
+    println!("{pids:?}");
+    let mut res = p.apply_async(sleep_s, 10)?;
+    if res.get_timeout(Duration::from_secs(1)) == Err(Error::Timeout) {
+        println!("We lacked patience and got a multiprocessing.TimeoutError");
+    }
+    drop(res);
+    p.terminate(); // do not wait for the sleeper
+
+    println!("\n== serial, threads, pool: 8 x burn(20M)");
+    let workers = mpkit::process::cpu_count();
+    let p = pool(workers)?;
+    let args: Vec<u64> = (0..8).map(|i| 20_000_000 + i).collect();
+    let t0 = Instant::now();
+    let serial: Vec<u64> = args.iter().map(|&a| burn(a)).collect();
+    let t_serial = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let threaded: Vec<u64> = std::thread::scope(|s| {
+        let per = args.len().div_ceil(workers);
+        let hs: Vec<_> =
+            args.chunks(per).map(|c| s.spawn(move || c.iter().map(|&a| burn(a)).collect::<Vec<_>>())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let t_threads = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let pooled = p.map_chunked(burn, &args, 1).map_err(|e| e.error)?;
+    let t_pool = t0.elapsed().as_secs_f64();
+    assert!(serial == threaded && serial == pooled);
+    println!("serial:  {t_serial:.3} s");
+    println!("threads: {t_threads:.3} s (speed-up {:.2}x)", t_serial / t_threads);
+    println!("pool:    {t_pool:.3} s (speed-up {:.2}x, {workers} workers)", t_serial / t_pool);
     Ok(())
 }

@@ -48,6 +48,39 @@
 #define DEFAULT_CAPACITY (1 << 20)
 
 /*
+ Exit code a Rust task reports when it panicked.
+ */
+#define TASK_PANIC_CODE 101
+
+#define FREE 0
+
+#define FREE 0
+
+#define QUEUED 1
+
+#define QUEUED 1
+
+#define RUNNING 2
+
+#define RUNNING 2
+
+#define DONE 3
+
+#define DONE 3
+
+#define FAILED 4
+
+#define FAILED 4
+
+#define DIED 5
+
+#define DIED 5
+
+#define CANCELLED 6
+
+#define CANCELLED 6
+
+/*
  Timeout value: block as long as needed.
  */
 #define MPK_FOREVER -1
@@ -70,12 +103,28 @@
 typedef struct mpk_array mpk_array;
 
 /*
+ A task started with `mpk_pool_apply_async`. One thread at a time per handle.
+ */
+typedef struct mpk_async mpk_async;
+
+/*
  One end of a pipe. One thread at a time per end (as with Python's Connection); the two ends
  may be used concurrently. After `fork` both processes hold both ends: each should close the
  end it does not use (`mpk_conn_close`), since an end reads as closed to its peer only once
  every process holding it has closed it or died.
  */
 typedef struct mpk_conn mpk_conn;
+
+/*
+ Results of `mpk_pool_imap`/`mpk_pool_imap_unordered`. One thread at a time per handle.
+ */
+typedef struct mpk_iter mpk_iter;
+
+/*
+ A pool of worker processes. Thread-safe: several threads may submit work at once. Create it
+ early, from a single-threaded point of the program (it forks its supervisor).
+ */
+typedef struct mpk_pool mpk_pool;
 
 /*
  A child process. The handle is thread-safe.
@@ -112,6 +161,68 @@ typedef int32_t mpk_type;
 typedef struct {
     uint64_t _opaque[8];
 } mpk_mutex;
+
+/*
+ A task: reads `arg_len` bytes at `arg`, writes at most `out_cap` bytes at `out` and their
+ number to `*out_len`, returns 0 on success (non-zero fails the task with
+ `MPK_ERR_TASK_FAILED`, the code kept). Runs in a worker process: it may use code of this
+ program and data that existed when the pool was created; `ctx` is passed through as is.
+ */
+typedef int (*mpk_task_fn)(void *ctx,
+                           const void *arg,
+                           size_t arg_len,
+                           void *out,
+                           size_t out_cap,
+                           size_t *out_len);
+
+/*
+ Runs once in each worker before its first task; non-zero stops that worker (and repeated
+ failures make the pool's calls return `MPK_ERR_BROKEN`).
+ */
+typedef int (*mpk_init_fn)(void *arg);
+
+/*
+ Options for `mpk_pool_create`. Set `struct_size = sizeof(mpk_pool_opts)`; a field left 0
+ takes its default (except `workers`, which must be set).
+ */
+typedef struct {
+    /*
+     `sizeof(mpk_pool_opts)` as the caller was compiled.
+     */
+    size_t struct_size;
+    /*
+     Worker processes (at least 1).
+     */
+    size_t workers;
+    /*
+     Largest argument of a single task or `imap` item, in bytes (default 1024).
+     */
+    size_t max_arg;
+    /*
+     Largest result of a single task or `imap` item, in bytes (default 1024).
+     */
+    size_t max_result;
+    /*
+     Replace a worker after this many tasks (0: never).
+     */
+    size_t maxtasksperchild;
+    /*
+     Optional worker initializer, with its argument.
+     */
+    mpk_init_fn initializer;
+    /*
+     Argument of `initializer`.
+     */
+    void *initarg;
+    /*
+     Tasks and chunks that may be unfinished or not yet collected at once (default 4096).
+     */
+    size_t max_tasks;
+    /*
+     Bytes of the arena that carries map chunks, virtual (default 256 MiB).
+     */
+    size_t arena_bytes;
+} mpk_pool_opts;
 
 /*
  A child's entry point: runs in the forked child; its return value is the exit status (0..255).
@@ -373,6 +484,51 @@ mpk_status mpk_array_open_named(const char *name, mpk_array **out);
 mpk_type mpk_array_type(const mpk_array *a);
 
 /*
+ Frees the handle. A task still running goes on; its slot is reclaimed once it ends. NULL is
+ ignored.
+
+ # Safety
+ `a` is NULL or a live handle, not used afterwards.
+ */
+void mpk_async_destroy(mpk_async *a);
+
+/*
+ Waits at most `timeout_ms` for the result and copies it to `out`. `MPK_ERR_TIMEOUT` leaves the
+ task running (try again later); `MPK_ERR_MSGSIZE` (`*out_len` = size needed) keeps the
+ result; `MPK_ERR_TASK_FAILED`, `MPK_ERR_WORKER_DIED`, `MPK_ERR_CLOSED` (terminated) end it.
+ After a result or failure was returned, `MPK_ERR_STATE`.
+
+ # Safety
+ `a` is NULL or a live handle; `out` writable for `out_cap` bytes; `out_len` NULL or writable.
+ */
+mpk_status mpk_async_get(mpk_async *a, void *out, size_t out_cap, size_t *out_len, int64_t timeout_ms);
+
+/*
+ Whether the task has ended (false if `a` is NULL or its result was already taken).
+
+ # Safety
+ `a` is NULL or a live handle.
+ */
+bool mpk_async_ready(mpk_async *a);
+
+/*
+ Whether the task ended successfully (`*out`); `MPK_ERR_STATE` while it runs (or after its
+ result was taken).
+
+ # Safety
+ `a` is NULL or a live handle; `out` NULL or writable.
+ */
+mpk_status mpk_async_successful(mpk_async *a, bool *out);
+
+/*
+ Waits at most `timeout_ms` until the task has ended (`MPK_OK`), without taking its result.
+
+ # Safety
+ `a` is NULL or a live handle.
+ */
+mpk_status mpk_async_wait(mpk_async *a, int64_t timeout_ms);
+
+/*
  Drops this process's hold on the end; the handle then answers `MPK_ERR_STATE` until
  destroyed. Idempotent.
 
@@ -423,6 +579,32 @@ mpk_status mpk_conn_send(mpk_conn *c, const void *msg, size_t len, int64_t timeo
  Number of CPUs this process may run on (at least 1).
  */
 int mpk_cpu_count(void);
+
+/*
+ Frees the iterator; chunks still running go on and are reclaimed once they end. NULL is
+ ignored.
+
+ # Safety
+ `it` is NULL or a live iterator, not used afterwards.
+ */
+void mpk_iter_destroy(mpk_iter *it);
+
+/*
+ The next result: `*out_index` is its item, `*out_len` bytes are at `out`. `MPK_ERR_CLOSED`
+ once every item was returned; `MPK_ERR_TIMEOUT`; `MPK_ERR_MSGSIZE` (`*out_len` = size needed,
+ the result stays); for a failed item `MPK_ERR_TASK_FAILED`/`MPK_ERR_WORKER_DIED` with
+ `*out_index` set, and the following calls go on with the other items.
+
+ # Safety
+ `it` is NULL or a live iterator; `out` writable for `out_cap` bytes; `out_index`, `out_len`
+ NULL or writable.
+ */
+mpk_status mpk_iter_next(mpk_iter *it,
+                         size_t *out_index,
+                         void *out,
+                         size_t out_cap,
+                         size_t *out_len,
+                         int64_t timeout_ms);
 
 /*
  The errno of the last `MPK_ERR_SYS` returned to the calling thread (0 if none yet).
@@ -496,6 +678,170 @@ mpk_status mpk_mutex_unlock(mpk_mutex *m);
  `out_a` and `out_b` are NULL or writable.
  */
 mpk_status mpk_pipe_create(size_t capacity_bytes, bool duplex, mpk_conn **out_a, mpk_conn **out_b);
+
+/*
+ Runs `fn(ctx, arg)` in a worker and waits for its result (`*out_len` bytes at `out`).
+ `MPK_ERR_MSGSIZE` if `arg_len` exceeds max_arg, or the result exceeds `out_cap` (then
+ `*out_len` is its size) or max_result.
+
+ # Safety
+ `p` is NULL or a live pool; `arg` readable for `arg_len` bytes, `out` writable for `out_cap`,
+ `out_len` NULL or writable.
+ */
+mpk_status mpk_pool_apply(mpk_pool *p,
+                          mpk_task_fn fn,
+                          void *ctx,
+                          const void *arg,
+                          size_t arg_len,
+                          void *out,
+                          size_t out_cap,
+                          size_t *out_len);
+
+/*
+ Starts `fn(ctx, arg)` in a worker; `*out` is its handle (destroy it with
+ `mpk_async_destroy`, even after the pool: the handle keeps what it needs).
+
+ # Safety
+ `p` is NULL or a live pool; `arg` readable for `arg_len` bytes; `out` NULL or writable.
+ */
+mpk_status mpk_pool_apply_async(mpk_pool *p,
+                                mpk_task_fn fn,
+                                void *ctx,
+                                const void *arg,
+                                size_t arg_len,
+                                mpk_async **out);
+
+/*
+ No more tasks: workers finish what was submitted, then exit (join afterwards).
+
+ # Safety
+ `p` is NULL or a live pool.
+ */
+mpk_status mpk_pool_close(mpk_pool *p);
+
+/*
+ Creates a pool: maps its shared state and forks a supervisor process, which forks the
+ workers and replaces any that dies. `opts` may be NULL: one worker per CPU, defaults
+ elsewhere. `MPK_ERR_INVAL` for `workers` 0 or sizes that overflow.
+
+ # Safety
+ `opts` is NULL or a valid options struct; `out` is NULL or writable. The initializer and
+ every task function must be code of this program (see `mpk_task_fn`).
+ */
+mpk_status mpk_pool_create(const mpk_pool_opts *opts, mpk_pool **out);
+
+/*
+ Terminates the pool (unless it was joined), reaps its processes and frees the handle.
+ Outstanding `mpk_async`/`mpk_iter` handles stay safe to use (they report `MPK_ERR_CLOSED`)
+ and to destroy. NULL is ignored.
+
+ # Safety
+ `p` is NULL or a live pool, not used afterwards.
+ */
+void mpk_pool_destroy(mpk_pool *p);
+
+/*
+ Starts `fn` on `n` items in the workers and returns an iterator over the results in item
+ order (Python's `imap`). Each result may be up to max_result bytes. The arguments are copied:
+ `args` may be freed after the call.
+
+ # Safety
+ `p` is NULL or a live pool; `args` readable for `n * arg_size` bytes; `out` NULL or writable.
+ */
+mpk_status mpk_pool_imap(mpk_pool *p,
+                         mpk_task_fn fn,
+                         void *ctx,
+                         const void *args,
+                         size_t arg_size,
+                         size_t n,
+                         size_t chunksize,
+                         mpk_iter **out);
+
+/*
+ As `mpk_pool_imap`, results in the order they finish (Python's `imap_unordered`).
+
+ # Safety
+ As for `mpk_pool_imap`.
+ */
+mpk_status mpk_pool_imap_unordered(mpk_pool *p,
+                                   mpk_task_fn fn,
+                                   void *ctx,
+                                   const void *args,
+                                   size_t arg_size,
+                                   size_t n,
+                                   size_t chunksize,
+                                   mpk_iter **out);
+
+/*
+ Waits at most `timeout_ms` for the workers to exit, after close or terminate
+ (`MPK_ERR_STATE` before).
+
+ # Safety
+ `p` is NULL or a live pool.
+ */
+mpk_status mpk_pool_join(mpk_pool *p, int64_t timeout_ms);
+
+/*
+ Which item the last `MPK_ERR_TASK_FAILED`/`MPK_ERR_WORKER_DIED` from a pool call on this
+ thread was about (`*out_index`; 0 for single tasks), and the task's return code
+ (`*out_code`; 0 for a dead worker). Either pointer may be NULL.
+
+ # Safety
+ Non-NULL pointers are writable.
+ */
+mpk_status mpk_pool_last_failure(size_t *out_index, int *out_code);
+
+/*
+ Calls `fn` on each of `n` items (`arg_size` bytes each, back to back at `args`), in the
+ workers, chunks of `chunksize` items (0: automatic); item `i`'s result (`result_size` bytes)
+ goes to `results + i * result_size`. Arguments and results are copied once each way.
+ On `MPK_ERR_TASK_FAILED`/`MPK_ERR_WORKER_DIED`, `mpk_pool_last_failure` names the item.
+
+ # Safety
+ `p` is NULL or a live pool; `args` is readable for `n * arg_size` bytes and `results`
+ writable for `n * result_size` (either may be NULL when its size is 0).
+ */
+mpk_status mpk_pool_map(mpk_pool *p,
+                        mpk_task_fn fn,
+                        void *ctx,
+                        const void *args,
+                        size_t arg_size,
+                        size_t n,
+                        void *results,
+                        size_t result_size,
+                        size_t chunksize);
+
+/*
+ `mpk_pool_map` in place over two arrays made before the pool (so the workers have them):
+ item `i` of `in` is the argument, item `i` of `out` the result; nothing is copied.
+ `MPK_ERR_STATE` if either array was made after the pool, `MPK_ERR_INVAL` if the lengths differ.
+
+ # Safety
+ `p` is NULL or a live pool; `in`/`out` are NULL or live arrays not written by others during
+ the call.
+ */
+mpk_status mpk_pool_map_array(mpk_pool *p,
+                              mpk_task_fn fn,
+                              void *ctx,
+                              const mpk_array *in,
+                              mpk_array *out,
+                              size_t chunksize);
+
+/*
+ Stops the workers now; unfinished tasks end with `MPK_ERR_CLOSED`.
+
+ # Safety
+ `p` is NULL or a live pool.
+ */
+mpk_status mpk_pool_terminate(mpk_pool *p);
+
+/*
+ Number of worker processes (0 if `p` is NULL).
+
+ # Safety
+ `p` is NULL or a live pool.
+ */
+size_t mpk_pool_workers(const mpk_pool *p);
 
 /*
  Releases the handle. An exited child is reaped now; a running one is detached and reaped by

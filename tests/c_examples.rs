@@ -116,3 +116,41 @@ fn queue() {
 fn pipe() {
     check("pipe", |out| assert_eq!(out, "[42, None, 'hello']\n"));
 }
+
+#[test]
+fn pool_map() {
+    check("pool_map", |out| assert_eq!(out, "[1, 4, 9]\n"));
+}
+
+#[test]
+fn pool_walkthrough() {
+    check("pool_walkthrough", |out| {
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 15, "{out}");
+        assert_eq!(lines[0], "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]");
+        let mut unordered: Vec<i64> = lines[1..11].iter().map(|l| l.parse().unwrap()).collect();
+        unordered.sort();
+        assert_eq!(unordered, (0..10).map(|i| i * i).collect::<Vec<i64>>());
+        assert_eq!(lines[11], "400");
+        let pid: i32 = lines[12].parse().unwrap();
+        let pids: Vec<i32> = lines[13].trim_matches(['[', ']']).split(", ").map(|p| p.parse().unwrap()).collect();
+        assert_eq!(pids.len(), 4);
+        assert!(pid > 0 && pids.iter().all(|&p| p > 0));
+        assert_eq!(lines[14], "We lacked patience and got a multiprocessing.TimeoutError");
+    });
+}
+
+#[test]
+fn pool_benchmark() {
+    check("pool_benchmark", |out| {
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(lines[0].starts_with("8 tasks of burn("));
+        assert!(lines[1].starts_with("serial:"));
+        for (line, name) in [(lines[2], "threads:"), (lines[3], "pool:")] {
+            assert!(line.starts_with(name), "{line}");
+            let speedup: f64 = line.rsplit("speed-up ").next().unwrap().trim_end_matches("x)").parse().unwrap();
+            assert!(speedup > 0.0, "{line}");
+        }
+    });
+}

@@ -525,3 +525,305 @@ fn pipe_null_and_bad_arguments() {
         mpk_conn_destroy(b);
     }
 }
+
+unsafe extern "C" fn double_task(
+    _: *mut c_void,
+    arg: *const c_void,
+    len: usize,
+    out: *mut c_void,
+    cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    // SAFETY: the pool passes `len` readable bytes and `cap` writable bytes.
+    unsafe {
+        if len != 8 || cap < 8 {
+            return 3;
+        }
+        let x = (arg as *const i64).read_unaligned();
+        if x < 0 {
+            return x as c_int;
+        }
+        (out as *mut i64).write_unaligned(2 * x);
+        *out_len = 8;
+    }
+    0
+}
+
+unsafe extern "C" fn kill_self_task(
+    _: *mut c_void,
+    _: *const c_void,
+    _: usize,
+    _: *mut c_void,
+    _: usize,
+    _: *mut usize,
+) -> c_int {
+    // SAFETY: the worker kills itself, as a crash would.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    0
+}
+
+#[test]
+fn pool_null_and_bad_arguments() {
+    let mut p = null_mut();
+    let mut a = null_mut();
+    let mut it = null_mut();
+    let mut len = 0usize;
+    let mut idx = 0usize;
+    let mut code: c_int = 0;
+    let mut out = [0u8; 16];
+    let x = 21i64;
+    // SAFETY: pointers are NULL, live handles, or valid buffers of the stated sizes.
+    unsafe {
+        assert_eq!(mpk_pool_create(null(), null_mut()), MPK_ERR_NULL);
+        let zero = mpk_pool_opts {
+            struct_size: size_of::<mpk_pool_opts>(),
+            workers: 0,
+            max_arg: 0,
+            max_result: 0,
+            maxtasksperchild: 0,
+            initializer: None,
+            initarg: null_mut(),
+            max_tasks: 0,
+            arena_bytes: 0,
+        };
+        assert_eq!(mpk_pool_create(&zero, &mut p), MPK_ERR_INVAL, "zero workers");
+        let tiny = mpk_pool_opts { struct_size: 4, ..zero };
+        assert_eq!(mpk_pool_create(&tiny, &mut p), MPK_ERR_INVAL, "struct_size too small");
+        assert!(p.is_null());
+        let opts = mpk_pool_opts { workers: 2, max_arg: 8, max_result: 8, ..zero };
+        assert_eq!(mpk_pool_create(&opts, &mut p), MPK_OK);
+        assert_eq!(mpk_pool_workers(p), 2);
+        assert_eq!(mpk_pool_workers(null()), 0);
+
+        // NULL handles and functions.
+        assert_eq!(
+            mpk_pool_apply(
+                null_mut(),
+                Some(double_task),
+                null_mut(),
+                (&x as *const i64).cast(),
+                8,
+                out.as_mut_ptr().cast(),
+                16,
+                &mut len
+            ),
+            MPK_ERR_NULL
+        );
+        assert_eq!(
+            mpk_pool_apply(p, None, null_mut(), (&x as *const i64).cast(), 8, out.as_mut_ptr().cast(), 16, &mut len),
+            MPK_ERR_NULL
+        );
+        assert_eq!(
+            mpk_pool_apply(p, Some(double_task), null_mut(), null(), 8, out.as_mut_ptr().cast(), 16, &mut len),
+            MPK_ERR_NULL
+        );
+        assert_eq!(
+            mpk_pool_apply(
+                p,
+                Some(double_task),
+                null_mut(),
+                (&x as *const i64).cast(),
+                8,
+                out.as_mut_ptr().cast(),
+                16,
+                null_mut()
+            ),
+            MPK_ERR_NULL
+        );
+        assert_eq!(
+            mpk_pool_apply_async(p, Some(double_task), null_mut(), (&x as *const i64).cast(), 8, null_mut()),
+            MPK_ERR_NULL
+        );
+        assert_eq!(mpk_pool_map(p, None, null_mut(), null(), 8, 0, null_mut(), 8, 0), MPK_ERR_NULL);
+        assert_eq!(
+            mpk_pool_map(p, Some(double_task), null_mut(), null(), 8, 3, out.as_mut_ptr().cast(), 8, 0),
+            MPK_ERR_NULL
+        );
+        assert_eq!(
+            mpk_pool_map(
+                p,
+                Some(double_task),
+                null_mut(),
+                (&x as *const i64).cast(),
+                8,
+                1,
+                out.as_mut_ptr().cast(),
+                0,
+                0
+            ),
+            MPK_ERR_INVAL
+        );
+        assert_eq!(
+            mpk_pool_map(p, Some(double_task), null_mut(), null(), usize::MAX, 2, null_mut(), 8, 0),
+            MPK_ERR_INVAL
+        );
+        assert_eq!(mpk_pool_imap(p, None, null_mut(), null(), 8, 0, 0, &mut it), MPK_ERR_NULL);
+        assert_eq!(mpk_pool_imap(p, Some(double_task), null_mut(), null(), 8, 0, 0, null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_pool_map_array(p, Some(double_task), null_mut(), null(), null_mut(), 0), MPK_ERR_NULL);
+        assert_eq!(mpk_async_get(null_mut(), out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_async_wait(null_mut(), 0), MPK_ERR_NULL);
+        assert!(!mpk_async_ready(null_mut()));
+        let mut ok = false;
+        assert_eq!(mpk_async_successful(null_mut(), &mut ok), MPK_ERR_NULL);
+        assert_eq!(mpk_iter_next(null_mut(), &mut idx, out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_ERR_NULL);
+        mpk_async_destroy(null_mut());
+        mpk_iter_destroy(null_mut());
+        for f in [mpk_pool_close, mpk_pool_terminate] {
+            assert_eq!(f(null_mut()), MPK_ERR_NULL);
+        }
+        assert_eq!(mpk_pool_join(null_mut(), 0), MPK_ERR_NULL);
+        mpk_pool_destroy(null_mut());
+
+        // Sizes over max_arg / max_result.
+        assert_eq!(
+            mpk_pool_apply(
+                p,
+                Some(double_task),
+                null_mut(),
+                out.as_ptr().cast(),
+                9,
+                out.as_mut_ptr().cast(),
+                16,
+                &mut len
+            ),
+            MPK_ERR_MSGSIZE
+        );
+        assert_eq!(
+            mpk_pool_apply(
+                p,
+                Some(double_task),
+                null_mut(),
+                (&x as *const i64).cast(),
+                8,
+                out.as_mut_ptr().cast(),
+                4,
+                &mut len
+            ),
+            MPK_ERR_MSGSIZE
+        );
+        assert_eq!(len, 8, "the size needed");
+
+        // The normal paths.
+        assert_eq!(
+            mpk_pool_apply(
+                p,
+                Some(double_task),
+                null_mut(),
+                (&x as *const i64).cast(),
+                8,
+                out.as_mut_ptr().cast(),
+                16,
+                &mut len
+            ),
+            MPK_OK
+        );
+        assert_eq!((len, i64::from_ne_bytes(out[..8].try_into().unwrap())), (8, 42));
+        let neg = -9i64;
+        assert_eq!(
+            mpk_pool_apply(
+                p,
+                Some(double_task),
+                null_mut(),
+                (&neg as *const i64).cast(),
+                8,
+                out.as_mut_ptr().cast(),
+                16,
+                &mut len
+            ),
+            MPK_ERR_TASK_FAILED
+        );
+        assert_eq!(mpk_pool_last_failure(&mut idx, &mut code), MPK_OK);
+        assert_eq!((idx, code), (0, -9), "the task's code is kept");
+        assert_eq!(mpk_pool_last_failure(null_mut(), null_mut()), MPK_OK);
+        assert_eq!(
+            mpk_pool_apply(p, Some(kill_self_task), null_mut(), null(), 0, out.as_mut_ptr().cast(), 16, &mut len),
+            MPK_ERR_WORKER_DIED
+        );
+
+        let items: [i64; 5] = [0, 1, 2, -4, 4];
+        let mut results = [0i64; 5];
+        assert_eq!(
+            mpk_pool_map(
+                p,
+                Some(double_task),
+                null_mut(),
+                items.as_ptr().cast(),
+                8,
+                5,
+                results.as_mut_ptr().cast(),
+                8,
+                1
+            ),
+            MPK_ERR_TASK_FAILED
+        );
+        assert_eq!(mpk_pool_last_failure(&mut idx, &mut code), MPK_OK);
+        assert_eq!((idx, code), (3, -4), "map names the failed item");
+        assert_eq!(
+            mpk_pool_map(
+                p,
+                Some(double_task),
+                null_mut(),
+                items.as_ptr().cast(),
+                8,
+                3,
+                results.as_mut_ptr().cast(),
+                8,
+                0
+            ),
+            MPK_OK
+        );
+        assert_eq!(results[..3], [0, 2, 4]);
+
+        assert_eq!(
+            mpk_pool_apply_async(p, Some(double_task), null_mut(), (&x as *const i64).cast(), 8, &mut a),
+            MPK_OK
+        );
+        assert_eq!(mpk_async_wait(a, 60_000), MPK_OK);
+        assert!(mpk_async_ready(a));
+        assert_eq!(mpk_async_successful(a, &mut ok), MPK_OK);
+        assert!(ok);
+        assert_eq!(
+            mpk_async_get(a, out.as_mut_ptr().cast(), 2, &mut len, 0),
+            MPK_ERR_MSGSIZE,
+            "kept for a bigger buffer"
+        );
+        assert_eq!(mpk_async_get(a, out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_OK);
+        assert_eq!(mpk_async_get(a, out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_ERR_STATE, "already taken");
+        assert_eq!(mpk_async_successful(a, &mut ok), MPK_ERR_STATE);
+        mpk_async_destroy(a);
+
+        assert_eq!(mpk_pool_imap(p, Some(double_task), null_mut(), items.as_ptr().cast(), 8, 5, 2, &mut it), MPK_OK);
+        let mut seen = Vec::new();
+        loop {
+            let mut v = [0u8; 8];
+            match mpk_iter_next(it, &mut idx, v.as_mut_ptr().cast(), 8, &mut len, 60_000) {
+                MPK_OK => seen.push((idx, i64::from_ne_bytes(v))),
+                MPK_ERR_TASK_FAILED => seen.push((idx, -1)),
+                MPK_ERR_CLOSED => break,
+                other => panic!("iter: {other}"),
+            }
+        }
+        assert_eq!(seen, [(0, 0), (1, 2), (2, 4), (3, -1), (4, 8)]);
+        assert_eq!(mpk_iter_next(it, &mut idx, out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_ERR_CLOSED);
+        assert_eq!(mpk_iter_next(it, null_mut(), out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_ERR_NULL);
+        mpk_iter_destroy(it);
+
+        // Handles outlive the pool safely.
+        assert_eq!(
+            mpk_pool_apply_async(p, Some(double_task), null_mut(), (&x as *const i64).cast(), 8, &mut a),
+            MPK_OK
+        );
+        assert_eq!(mpk_pool_join(p, 0), MPK_ERR_STATE, "join before close");
+        assert_eq!(mpk_pool_close(p), MPK_OK);
+        let mut refused = null_mut();
+        assert_eq!(
+            mpk_pool_apply_async(p, Some(double_task), null_mut(), (&x as *const i64).cast(), 8, &mut refused),
+            MPK_ERR_STATE
+        );
+        assert!(refused.is_null());
+        assert_eq!(mpk_pool_join(p, 60_000), MPK_OK);
+        mpk_pool_destroy(p);
+        assert_eq!(mpk_async_get(a, out.as_mut_ptr().cast(), 16, &mut len, 60_000), MPK_OK, "finished before close");
+        mpk_async_destroy(a);
+    }
+}

@@ -57,7 +57,9 @@ fn panic_on_5(x: u64) -> u64 {
 
 fn alive(pid: i32) -> bool {
     // A zombie still answers kill(0): look at its state too.
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')));
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')));
     matches!(state, Some(false))
 }
 
@@ -138,7 +140,14 @@ fn task_failure_keeps_its_code_and_item() {
     assert_eq!(p.apply(square, 4u64), Ok(16), "the pool still serves");
 }
 
-unsafe extern "C" fn c_task(_ctx: *mut c_void, arg: *const c_void, len: usize, out: *mut c_void, cap: usize, out_len: *mut usize) -> c_int {
+unsafe extern "C" fn c_task(
+    _ctx: *mut c_void,
+    arg: *const c_void,
+    len: usize,
+    out: *mut c_void,
+    cap: usize,
+    out_len: *mut usize,
+) -> c_int {
     // SAFETY: the pool passes `len` readable argument bytes and `cap` writable result bytes.
     unsafe {
         let x = if len >= 4 { (arg as *const i32).read_unaligned() } else { 0 };
@@ -164,8 +173,16 @@ fn byte_level_calls_and_size_limits() {
         assert_eq!(p.apply_bytes(c_task, 0, &21i32.to_ne_bytes(), &mut out), Ok(4));
         assert_eq!(i32::from_ne_bytes(out[..4].try_into().unwrap()), 42);
         assert_eq!(p.apply_bytes(c_task, 0, &(-7i32).to_ne_bytes(), &mut out), Err(Error::TaskFailed(-7)));
-        assert_eq!(p.apply_bytes(c_task, 0, &[0u8; 9], &mut out), Err(Error::MsgSize { needed: 8 }), "argument too large");
-        assert_eq!(p.apply_bytes(c_task, 0, &1000i32.to_ne_bytes(), &mut out), Err(Error::MsgSize { needed: 9 }), "result too large");
+        assert_eq!(
+            p.apply_bytes(c_task, 0, &[0u8; 9], &mut out),
+            Err(Error::MsgSize { needed: 8 }),
+            "argument too large"
+        );
+        assert_eq!(
+            p.apply_bytes(c_task, 0, &1000i32.to_ne_bytes(), &mut out),
+            Err(Error::MsgSize { needed: 9 }),
+            "result too large"
+        );
         let mut small = [0u8; 2];
         assert_eq!(p.apply_bytes(c_task, 0, &1i32.to_ne_bytes(), &mut small), Err(Error::MsgSize { needed: 4 }));
         let args: Vec<u8> = [1i32, 2, 3].iter().flat_map(|x| x.to_ne_bytes()).collect();
@@ -183,7 +200,9 @@ fn worker_death_during_a_task_fails_it_and_the_pool_recovers() {
     let before = started_workers(&p);
     assert_eq!(p.apply(die_on_13, 13u64), Err(Error::WorkerDied));
     assert_eq!(p.apply(die_on_13, 12u64), Ok(144), "a replacement worker serves");
-    wait_until("replacement worker", || p.worker_pids().iter().filter(|&&pid| pid > 0 && !before.contains(&pid)).count() == 1);
+    wait_until("replacement worker", || {
+        p.worker_pids().iter().filter(|&&pid| pid > 0 && !before.contains(&pid)).count() == 1
+    });
     // In a map, the item that killed its worker is named; the others are unaffected.
     let items: Vec<u64> = (0..40).collect();
     assert_eq!(p.map_chunked(die_on_13, &items, 4), Err(TaskError { error: Error::WorkerDied, item: 13 }));

@@ -48,7 +48,7 @@ pub struct mpk_array {
 ///
 /// # Safety
 /// - `a` is NULL or a live handle from `mpk_array_create*`/`mpk_value_create`/`mpk_array_open_named`.
-unsafe fn array<'a>(a: *const mpk_array) -> Option<&'a AnyArray> {
+pub(super) unsafe fn array<'a>(a: *const mpk_array) -> Option<&'a AnyArray> {
     // SAFETY: forwarded caller duty.
     unsafe { a.as_ref() }.map(|a| &a.inner)
 }

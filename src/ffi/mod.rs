@@ -11,6 +11,7 @@
 mod array;
 mod mutex;
 mod pipe;
+mod pool;
 mod process;
 mod queue;
 mod shm;
@@ -18,6 +19,7 @@ mod shm;
 pub use array::*;
 pub use mutex::*;
 pub use pipe::*;
+pub use pool::*;
 pub use process::*;
 pub use queue::*;
 pub use shm::*;

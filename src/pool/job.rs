@@ -63,9 +63,14 @@ pub struct GroupWord {
 pub enum Outcome {
     Done,
     /// The task returned `code` at item `at`.
-    Failed { code: i32, at: u64 },
+    Failed {
+        code: i32,
+        at: u64,
+    },
     /// Its worker died at item `at`.
-    Died { at: u64 },
+    Died {
+        at: u64,
+    },
     Cancelled,
 }
 
@@ -212,7 +217,13 @@ impl GroupWord {
     }
 
     /// Parent: waits until more than `seen` jobs of the group ended (see `JobWord::wait`).
-    pub fn wait_beyond(&self, seen: u32, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<u32, Error> {
+    pub fn wait_beyond(
+        &self,
+        seen: u32,
+        deadline: Deadline,
+        tick: Duration,
+        alive: &mut dyn FnMut() -> bool,
+    ) -> Result<u32, Error> {
         wait_word(&self.done, deadline, tick, alive, &mut |v| {
             let n = v & !WAITERS;
             (n != seen).then_some(n)

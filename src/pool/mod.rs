@@ -51,8 +51,8 @@ use crate::shm::{Kind, Region};
 use crate::sync::{Deadline, Ordering};
 use crate::sys::proc as sys;
 use job::Outcome;
-pub(crate) use shared::{InitFn, TaskFn};
 use shared::{CHUNK, CHUNK_LEN, CLOSE, Header, LEN_WORD, Layout, RUN, SINGLE, Shared, TERMINATE, TaskMsg};
+pub(crate) use shared::{InitFn, TaskFn};
 
 /// Longest a waiting caller sleeps before it checks that the pool's supervisor still runs.
 pub const LIVENESS_TICK: Duration = Duration::from_millis(50);
@@ -186,7 +186,7 @@ impl Arena {
 pub struct Pool {
     shared: Shared,
     /// Keeps the shared region mapped; dropped last.
-    region: Region,
+    _region: Region,
     supervisor: Process,
     /// Wakes the supervisor when the command changes.
     control: OwnedFd,
@@ -219,11 +219,10 @@ unsafe extern "C" fn call_rust<In: Pod, Out: Pod>(
     let x = unsafe { arg.cast::<In>().read_unaligned() };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(x))) {
         Ok(y) => {
-            // SAFETY: the result slot has room for `Out` (checked); `out_len` is the worker's.
-            unsafe {
-                out.cast::<Out>().write_unaligned(y);
-                out_len.write(size_of::<Out>());
-            }
+            // SAFETY: the result slot has room for `Out` (checked).
+            unsafe { out.cast::<Out>().write_unaligned(y) };
+            // SAFETY: `out_len` is the worker's own length word.
+            unsafe { out_len.write(size_of::<Out>()) };
             0
         }
         Err(_) => TASK_PANIC_CODE,
@@ -245,7 +244,8 @@ impl Pool {
         }
         let jobs = opts.max_tasks;
         let groups = jobs.min(4096);
-        let layout = Layout::new(workers, jobs, groups, opts.max_arg, opts.max_result, opts.arena_bytes).ok_or(Error::Inval)?;
+        let layout =
+            Layout::new(workers, jobs, groups, opts.max_arg, opts.max_result, opts.arena_bytes).ok_or(Error::Inval)?;
         let header = Header {
             workers: workers as u32,
             jobs: jobs as u32,
@@ -274,7 +274,7 @@ impl Pool {
         let supervisor = unsafe { Process::spawn(move || worker::supervisor_main(shared, parent, fd)) }?;
         Ok(Pool {
             shared,
-            region,
+            _region: region,
             supervisor,
             control,
             book: Mutex::new(Book {
@@ -283,7 +283,9 @@ impl Pool {
                 free_groups: (0..groups as u32).rev().collect(),
                 group_refs: vec![0; groups],
                 abandoned: Vec::new(),
-                arena: Arena { free: vec![Span { off: 0, len: opts.arena_bytes }].into_iter().filter(|s| s.len > 0).collect() },
+                arena: Arena {
+                    free: vec![Span { off: 0, len: opts.arena_bytes }].into_iter().filter(|s| s.len > 0).collect(),
+                },
                 next_worker: 0,
             }),
             generation,
@@ -510,7 +512,12 @@ impl Pool {
     }
 
     /// [`map`](Self::map) with chunks of `chunksize` items (0: automatic).
-    pub fn map_chunked<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In], chunksize: usize) -> Result<Vec<Out>, TaskError> {
+    pub fn map_chunked<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        items: &[In],
+        chunksize: usize,
+    ) -> Result<Vec<Out>, TaskError> {
         let mut out: Vec<Out> = bytemuck::zeroed_vec(items.len());
         // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers (code of this image).
         unsafe {
@@ -532,6 +539,7 @@ impl Pool {
     ///
     /// # Safety
     /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
+    #[allow(clippy::too_many_arguments)] // the shape of the C call `mpk_pool_map`
     pub unsafe fn map_bytes(
         &self,
         func: TaskFn,
@@ -542,16 +550,24 @@ impl Pool {
         result_size: usize,
         chunksize: usize,
     ) -> Result<(), TaskError> {
-        let n = if arg_size == 0 { results.len() / result_size.max(1) } else { args.len() / arg_size };
+        // Items: from the arguments, or (for arguments of 0 bytes) from the results.
+        let n = args.len().checked_div(arg_size).or_else(|| results.len().checked_div(result_size)).unwrap_or(0);
         let fail = |error| TaskError { error, item: 0 };
-        if result_size == 0 || arg_size.checked_mul(n) != Some(args.len()) || result_size.checked_mul(n) != Some(results.len()) {
+        if result_size == 0
+            || arg_size.checked_mul(n) != Some(args.len())
+            || result_size.checked_mul(n) != Some(results.len())
+        {
             return Err(fail(Error::Inval));
         }
         let src = Source::Copy { args: std::borrow::Cow::Borrowed(args) };
         let mut run = Chunks::new(self, func, ctx, src, arg_size, result_size, n, chunksize).map_err(fail)?;
         run.run_to_end(|start, count, got| {
             // SAFETY: `got` points to `count` results of `result_size` bytes in the arena.
-            unsafe { results[start * result_size..(start + count) * result_size].as_mut_ptr().copy_from_nonoverlapping(got, count * result_size) };
+            unsafe {
+                results[start * result_size..(start + count) * result_size]
+                    .as_mut_ptr()
+                    .copy_from_nonoverlapping(got, count * result_size)
+            };
         })
     }
 
@@ -566,15 +582,7 @@ impl Pool {
         chunksize: usize,
     ) -> Result<(), TaskError> {
         // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers.
-        unsafe {
-            self.map_arrays(
-                call_rust::<In, Out>,
-                f as usize,
-                input.as_any(),
-                output.as_any(),
-                chunksize,
-            )
-        }
+        unsafe { self.map_arrays(call_rust::<In, Out>, f as usize, input.as_any(), output.as_any(), chunksize) }
     }
 
     /// Byte-level [`map_in_place`](Self::map_in_place) over untyped arrays.
@@ -599,22 +607,61 @@ impl Pool {
             return Err(fail(Error::State));
         }
         let src = Source::InPlace { args: input.data() as usize, out: output.data() as usize };
-        let mut run = Chunks::new(self, func, ctx, src, input.elem_type().size(), output.elem_type().size(), input.len(), chunksize)
-            .map_err(fail)?;
+        let mut run = Chunks::new(
+            self,
+            func,
+            ctx,
+            src,
+            input.elem_type().size(),
+            output.elem_type().size(),
+            input.len(),
+            chunksize,
+        )
+        .map_err(fail)?;
         run.run_to_end(|_, _, _| {})
     }
 
     /// Ordered results as they come (Python's `imap`): the `i`-th item yields `f(items[i])`.
-    pub fn imap<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In], chunksize: usize) -> Result<Imap<'_, Out>, Error> {
+    pub fn imap<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        items: &[In],
+        chunksize: usize,
+    ) -> Result<Imap<'_, Out>, Error> {
         // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers.
-        let it = unsafe { self.imap_bytes(call_rust::<In, Out>, f as usize, bytemuck::cast_slice(items), size_of::<In>(), items.len(), chunksize, true) }?;
+        let it = unsafe {
+            self.imap_bytes(
+                call_rust::<In, Out>,
+                f as usize,
+                bytemuck::cast_slice(items),
+                size_of::<In>(),
+                items.len(),
+                chunksize,
+                true,
+            )
+        }?;
         Ok(Imap { it, _out: PhantomData })
     }
 
     /// Results in the order they finish, with their index (Python's `imap_unordered`).
-    pub fn imap_unordered<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, items: &[In], chunksize: usize) -> Result<Imap<'_, Out>, Error> {
+    pub fn imap_unordered<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        items: &[In],
+        chunksize: usize,
+    ) -> Result<Imap<'_, Out>, Error> {
         // SAFETY: as for `imap`.
-        let it = unsafe { self.imap_bytes(call_rust::<In, Out>, f as usize, bytemuck::cast_slice(items), size_of::<In>(), items.len(), chunksize, false) }?;
+        let it = unsafe {
+            self.imap_bytes(
+                call_rust::<In, Out>,
+                f as usize,
+                bytemuck::cast_slice(items),
+                size_of::<In>(),
+                items.len(),
+                chunksize,
+                false,
+            )
+        }?;
         Ok(Imap { it, _out: PhantomData })
     }
 
@@ -698,14 +745,21 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
-    /// Terminates the pool unless it was joined; no worker, supervisor or mapping is left.
-    fn drop(&mut self) {
+impl Pool {
+    /// Terminates the pool unless its workers already exited, and reaps the supervisor.
+    pub(crate) fn shutdown(&self) {
         if self.supervisor.is_alive() {
             self.terminate();
         }
         let _ = self.supervisor.join();
-        let _ = &self.region;
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates the pool unless it was joined; no worker, supervisor or mapping is left
+    /// (the region is unmapped when `region` drops, after this).
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -850,7 +904,20 @@ impl<'p, 'a> Chunks<'p, 'a> {
             g
         };
         let todo = (0..n).step_by(chunk.max(1)).map(|s| (s, chunk.min(n - s))).collect();
-        Ok(Chunks { pool, func, ctx, src, arg_size, out_size, todo, flights: Vec::new(), group, seen: 0, window: 2 * workers, kind: CHUNK })
+        Ok(Chunks {
+            pool,
+            func,
+            ctx,
+            src,
+            arg_size,
+            out_size,
+            todo,
+            flights: Vec::new(),
+            group,
+            seen: 0,
+            window: 2 * workers,
+            kind: CHUNK,
+        })
     }
 
     /// Submits chunks while the window has room.
@@ -1026,7 +1093,8 @@ impl core::fmt::Debug for ImapBytes<'_> {
 impl ImapBytes<'_> {
     /// Total items.
     fn total(&self) -> usize {
-        self.yielded + self.ready.iter().map(|(l, k)| l.flight.count - k).sum::<usize>()
+        self.yielded
+            + self.ready.iter().map(|(l, k)| l.flight.count - k).sum::<usize>()
             + self.run.flights.iter().map(|f| f.count).sum::<usize>()
             + self.run.todo.iter().map(|t| t.1).sum::<usize>()
     }
@@ -1095,7 +1163,9 @@ impl ImapBytes<'_> {
         if self.ordered {
             self.next += 1;
         }
-        if self.ready[pos].1 >= self.ready[pos].0.flight.count || !matches!(self.ready[pos].0.outcome, Outcome::Done) && result.is_err() {
+        if self.ready[pos].1 >= self.ready[pos].0.flight.count
+            || !matches!(self.ready[pos].0.outcome, Outcome::Done) && result.is_err()
+        {
             let (l, _) = self.ready.remove(pos).expect("present");
             self.run.release(&l.flight);
         }

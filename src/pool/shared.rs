@@ -112,7 +112,14 @@ const fn line(n: usize) -> usize {
 
 impl Layout {
     /// `None` if the sizes overflow.
-    pub(crate) fn new(workers: usize, jobs: usize, groups: usize, max_arg: usize, max_result: usize, arena: usize) -> Option<Layout> {
+    pub(crate) fn new(
+        workers: usize,
+        jobs: usize,
+        groups: usize,
+        max_arg: usize,
+        max_result: usize,
+        arena: usize,
+    ) -> Option<Layout> {
         let ring_stride = line(QueueRef::size_for(RING_CAPACITY, size_of::<TaskMsg>())?);
         let job_data_off = line(size_of::<JobWord>());
         let data = max_arg.checked_next_multiple_of(8)?.checked_add(max_result)?;

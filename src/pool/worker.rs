@@ -210,7 +210,16 @@ fn run(shared: &Shared, msg: &TaskMsg) {
             let mut len = 0usize;
             // SAFETY: argument and result areas are the job's own, sized as the message says;
             // the task function's contract is the caller's.
-            let code = unsafe { func(ctx, msg.arg as usize as *const c_void, msg.arg_len as usize, msg.out as usize as *mut c_void, msg.out_cap as usize, &mut len) };
+            let code = unsafe {
+                func(
+                    ctx,
+                    msg.arg as usize as *const c_void,
+                    msg.arg_len as usize,
+                    msg.out as usize as *mut c_void,
+                    msg.out_cap as usize,
+                    &mut len,
+                )
+            };
             job.len.store(len as u64, Ordering::Relaxed);
             job.finish(code, 0, &groups);
         }
@@ -224,7 +233,16 @@ fn run(shared: &Shared, msg: &TaskMsg) {
                 let slot = out + i * msg.out_cap as usize;
                 // SAFETY: item `i`'s argument and result slots lie in the chunk's memory (arena
                 // or an inherited array); the task function's contract is the caller's.
-                let code = unsafe { func(ctx, a, msg.arg_len as usize, (slot + skip) as *mut c_void, msg.out_cap as usize - skip, &mut len) };
+                let code = unsafe {
+                    func(
+                        ctx,
+                        a,
+                        msg.arg_len as usize,
+                        (slot + skip) as *mut c_void,
+                        msg.out_cap as usize - skip,
+                        &mut len,
+                    )
+                };
                 if code != 0 {
                     job.finish(code, i as u64, &groups);
                     return;

@@ -191,16 +191,15 @@ impl Region {
         // SAFETY: the mapping is fresh, page-aligned and at least HEADER_LEN bytes; nobody else can
         // read the header before it exists (openers treat an all-zero header as "not yet").
         unsafe { header.write(Header::new(kind, len as u64, layout)) };
-        let region =
-            Region {
-                base,
-                len,
-                kind,
-                layout,
-                name: name.map(Box::from),
-                unlink_by: name.map(|_| std::process::id()),
-                generation: next_generation(),
-            };
+        let region = Region {
+            base,
+            len,
+            kind,
+            layout,
+            name: name.map(Box::from),
+            unlink_by: name.map(|_| std::process::id()),
+            generation: next_generation(),
+        };
         init(region.payload());
         // SAFETY: the header was written above and the mapping lives as long as `region`.
         unsafe { header.as_ref() }.set_ready();
@@ -223,8 +222,15 @@ impl Region {
             }
             let len = size as usize;
             let base = mman::map_shared(&fd, len)?;
-            let mut region =
-                Region { base, len, kind, layout: [0; 4], name: Some(Box::from(name)), unlink_by: None, generation: next_generation() };
+            let mut region = Region {
+                base,
+                len,
+                kind,
+                layout: [0; 4],
+                name: Some(Box::from(name)),
+                unlink_by: None,
+                generation: next_generation(),
+            };
             // SAFETY: the mapping is at least HEADER_LEN bytes and lives as long as `region`.
             let found = unsafe { base.cast::<Header>().as_ref() }.check(size, settled)?;
             match found {

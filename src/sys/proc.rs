@@ -114,7 +114,10 @@ pub(crate) fn cpu_count() -> usize {
 
 /// Waits until at least one of `fds` is readable (at most `timeout`; `None`: forever) and
 /// returns which are. EINTR counts as "none yet".
-pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<std::vec::Vec<bool>, Error> {
+pub(crate) fn poll_readable_many(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> Result<std::vec::Vec<bool>, Error> {
     let ts = timeout.map(|d| rustix::time::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as _ });
     let mut polls: std::vec::Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
     match poll(&mut polls, ts.as_ref()) {
