@@ -449,14 +449,16 @@ fn burn(rounds: u64) -> u64 {
     h
 }
 
-/// `pool.kit_pool2_cpu_speedup`: 8 x `burn` serially vs `Pool(2).map` (pool already started),
-/// as Python's `pool_cpu_speedup` (about 0.1 s per task, as Python's `burn(1e6)`); x.
+/// `pool.kit_pool<N>_cpu_speedup`: 4N x `burn` serially vs `Pool(N).map` (pool already started),
+/// as Python's `pool_cpu_speedup` (about 0.1 s per task, as Python's `burn(1e6)`); x. N is 2, or
+/// `MPK_BENCH_WORKERS` for a scaling curve on a larger machine.
 fn pool_cpu_speedup(env: &Env) {
-    let work = env.scaled(60_000_000);
-    let args = vec![work; 8];
-    let p = pool2();
+    let workers: usize = std::env::var("MPK_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2);
+    let args = vec![env.scaled(60_000_000); 4 * workers];
+    // SAFETY: single-threaded when the pool forks; tasks are plain functions of this binary.
+    let p = unsafe { Pool::new(&PoolOptions { workers, ..PoolOptions::default() }) }.expect("pool");
     p.map(square, &[1, 2, 3]).expect("warm-up");
-    env.report("pool.kit_pool2_cpu_speedup", "x", || {
+    env.report(&format!("pool.kit_pool{workers}_cpu_speedup"), "x", || {
         let t0 = Instant::now();
         let serial: Vec<u64> = args.iter().map(|&a| burn(std::hint::black_box(a))).collect();
         let ts = t0.elapsed().as_secs_f64();

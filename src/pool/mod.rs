@@ -628,19 +628,7 @@ impl Pool {
         items: &[In],
         chunksize: usize,
     ) -> Result<Imap<'_, Out>, Error> {
-        // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers.
-        let it = unsafe {
-            self.imap_bytes(
-                call_rust::<In, Out>,
-                f as usize,
-                bytemuck::cast_slice(items),
-                size_of::<In>(),
-                items.len(),
-                chunksize,
-                true,
-            )
-        }?;
-        Ok(Imap { it, _out: PhantomData })
+        self.typed_imap(f, items, chunksize, true)
     }
 
     /// Results in the order they finish, with their index (Python's `imap_unordered`).
@@ -650,17 +638,20 @@ impl Pool {
         items: &[In],
         chunksize: usize,
     ) -> Result<Imap<'_, Out>, Error> {
-        // SAFETY: as for `imap`.
+        self.typed_imap(f, items, chunksize, false)
+    }
+
+    fn typed_imap<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        items: &[In],
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<Imap<'_, Out>, Error> {
+        let args = bytemuck::cast_slice(items);
+        // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers (code of this image).
         let it = unsafe {
-            self.imap_bytes(
-                call_rust::<In, Out>,
-                f as usize,
-                bytemuck::cast_slice(items),
-                size_of::<In>(),
-                items.len(),
-                chunksize,
-                false,
-            )
+            self.imap_bytes(call_rust::<In, Out>, f as usize, args, size_of::<In>(), items.len(), chunksize, ordered)
         }?;
         Ok(Imap { it, _out: PhantomData })
     }
