@@ -336,6 +336,7 @@ impl<'a> QueueRef<'a> {
     }
 
     /// True if a consumer may be asleep waiting for a message (so a put will wake it).
+    #[cfg(feature = "std")] // the pool's
     pub(crate) fn consumers_asleep(self) -> bool {
         self.ring().tail.load(Ordering::Relaxed) & SLEEPERS != 0
     }
@@ -713,6 +714,7 @@ impl<'a> QueueRef<'a> {
     /// For a ring whose only consumer died: hands each message that consumer had claimed but not
     /// finished reading to `abandoned`, and frees its slot so that producers can go on. Returns
     /// how many. Only sound while nobody else consumes from the ring.
+    #[cfg(feature = "std")] // the pool's
     pub(crate) fn recover_abandoned(self, mut abandoned: impl FnMut(&[u8])) -> usize {
         let r = self.ring();
         let head = r.head.load(Ordering::Acquire) & !SLEEPERS;
