@@ -9,7 +9,6 @@
 
 use std::ptr::NonNull;
 
-use loom::sync::Arc;
 use loom::thread;
 use mpkit::{Deadline, Error, QueueRef};
 
