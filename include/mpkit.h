@@ -23,64 +23,6 @@
 #include <stdbool.h>
 
 /*
- Largest capacity (messages): `one_lap` must fit the 32-bit stamps.
- */
-#define MAX_CAPACITY (1 << 30)
-
-/*
- Largest `max_msg` (bytes).
- */
-#define MAX_MSG (1 << 30)
-
-/*
- Smallest data capacity in bytes.
- */
-#define MIN_CAPACITY 64
-
-/*
- Unit of every write and read, and the frame header size.
- */
-#define UNIT 8
-
-/*
- Ring capacity of [`pipe`] (per direction).
- */
-#define DEFAULT_CAPACITY (1 << 20)
-
-/*
- Exit code a Rust task reports when it panicked.
- */
-#define TASK_PANIC_CODE 101
-
-#define FREE 0
-
-#define FREE 0
-
-#define QUEUED 1
-
-#define QUEUED 1
-
-#define RUNNING 2
-
-#define RUNNING 2
-
-#define DONE 3
-
-#define DONE 3
-
-#define FAILED 4
-
-#define FAILED 4
-
-#define DIED 5
-
-#define DIED 5
-
-#define CANCELLED 6
-
-#define CANCELLED 6
-
-/*
  Timeout value: block as long as needed.
  */
 #define MPK_FOREVER -1
@@ -165,8 +107,9 @@ typedef struct {
 /*
  A task: reads `arg_len` bytes at `arg`, writes at most `out_cap` bytes at `out` and their
  number to `*out_len`, returns 0 on success (non-zero fails the task with
- `MPK_ERR_TASK_FAILED`, the code kept). Runs in a worker process: it may use code of this
- program and data that existed when the pool was created; `ctx` is passed through as is.
+ `MPK_ERR_TASK_FAILED`, the code kept; a `*out_len` over `out_cap` fails it with code
+ `MPK_ERR_MSGSIZE`). Runs in a worker process: it may use code of this program and data that
+ existed when the pool was created; `ctx` is passed through as is.
  */
 typedef int (*mpk_task_fn)(void *ctx,
                            const void *arg,
@@ -682,7 +625,7 @@ mpk_status mpk_pipe_create(size_t capacity_bytes, bool duplex, mpk_conn **out_a,
 /*
  Runs `fn(ctx, arg)` in a worker and waits for its result (`*out_len` bytes at `out`).
  `MPK_ERR_MSGSIZE` if `arg_len` exceeds max_arg, or the result exceeds `out_cap` (then
- `*out_len` is its size) or max_result.
+ `*out_len` is its size).
 
  # Safety
  `p` is NULL or a live pool; `arg` readable for `arg_len` bytes, `out` writable for `out_cap`,

@@ -1,4 +1,5 @@
-//! `include/mpkit.h` must be exactly what cbindgen generates from `src/ffi`.
+//! `include/mpkit.h` must be exactly what cbindgen generates from `src/ffi`, and name nothing
+//! outside mpkit's prefixes (a stray `#define DONE 3` would break the programs that include it).
 //! `MPK_BLESS=1 cargo test --test header` rewrites the checked-in copy.
 
 #[test]
@@ -14,4 +15,35 @@ fn checked_in_header_matches_the_code() {
         checked_in == generated,
         "include/mpkit.h is out of date with src/ffi: run `MPK_BLESS=1 cargo test --test header` and commit it"
     );
+}
+
+#[test]
+fn header_names_only_prefixed_items() {
+    let header = std::fs::read_to_string(env!("MPKIT_GENERATED_HEADER")).expect("build.rs wrote the header");
+    let ident = |s: &str| {
+        s.trim_start_matches('*').split(|c: char| !(c.is_alphanumeric() || c == '_')).next().map(str::to_owned)
+    };
+    let last_ident =
+        |s: &str| s.split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty()).map(str::to_owned);
+    let mut names = Vec::new();
+    for line in header.lines() {
+        let name = if line.contains("extern \"C\"") {
+            None // the C++ guard
+        } else if let Some(rest) = line.strip_prefix("#define ") {
+            ident(rest)
+        } else if let Some((_, rest)) = line.split_once("(*") {
+            ident(rest) // a function-pointer typedef
+        } else if line.starts_with("typedef ") && line.ends_with(';') || line.starts_with("} ") {
+            last_ident(line.trim_end_matches(';'))
+        } else if line.starts_with(|c: char| c.is_ascii_lowercase()) && line.contains('(') {
+            last_ident(line.split('(').next().unwrap_or("")) // a function declaration
+        } else {
+            None
+        };
+        names.extend(name);
+    }
+    assert!(names.iter().any(|n| n == "mpk_task_fn") && names.iter().any(|n| n == "mpk_pool_map"), "{names:?}");
+    let stray: Vec<_> =
+        names.iter().filter(|n| *n != "MPKIT_H" && !n.starts_with("mpk_") && !n.starts_with("MPK_")).collect();
+    assert!(stray.is_empty(), "unprefixed names in the generated header: {stray:?} (exclude them in cbindgen.toml)");
 }
