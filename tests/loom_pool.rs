@@ -5,7 +5,8 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_pool`.
 //! Mutation checks (.ci/loom): `MPK_MUTANT=job_no_wake` and `group_no_wake` must deadlock;
-//! `job_relaxed_end` must report a causality violation.
+//! `job_relaxed_end` must report a causality violation; `job_ignore_ticket` must let a late
+//! death report end the slot's next task.
 #![cfg(loom)]
 
 use std::time::Duration;
@@ -28,19 +29,20 @@ unsafe impl Sync for Job {}
 // SAFETY: as above.
 unsafe impl Send for Job {}
 
-fn job() -> Arc<Job> {
+/// A job with one task queued; its ticket.
+fn job() -> (Arc<Job>, u32) {
     let j = Job { word: JobWord::new(), group: GroupWord::new(), result: UnsafeCell::new(0) };
-    j.word.queue(Some(0));
-    Arc::new(j)
+    let ticket = j.word.queue(Some(0));
+    (Arc::new(j), ticket)
 }
 
-fn worker(j: &Job) -> bool {
-    if !j.word.start() {
+fn worker(j: &Job, ticket: u32) -> bool {
+    if !j.word.start(ticket) {
         return false;
     }
     // SAFETY: the job is ours between start and finish.
     j.result.with_mut(|r| unsafe { *r = 99 });
-    j.word.finish(0, 1, &|_| &j.group)
+    j.word.finish(ticket, 0, 1, &|_| &j.group)
 }
 
 fn wait(j: &Job) -> Outcome {
@@ -51,10 +53,10 @@ fn wait(j: &Job) -> Outcome {
 #[test]
 fn waiter_sees_the_end_and_the_result() {
     loom::model(|| {
-        let j = job();
+        let (j, t) = job();
         let w = {
             let j = j.clone();
-            thread::spawn(move || worker(&j))
+            thread::spawn(move || worker(&j, t))
         };
         assert_eq!(wait(&j), Outcome::Done);
         // SAFETY: the job ended: the result is the parent's to read.
@@ -68,10 +70,10 @@ fn waiter_sees_the_end_and_the_result() {
 #[test]
 fn cancel_races_the_worker() {
     loom::model(|| {
-        let j = job();
+        let (j, t) = job();
         let w = {
             let j = j.clone();
-            thread::spawn(move || worker(&j))
+            thread::spawn(move || worker(&j, t))
         };
         let c = {
             let j = j.clone();
@@ -89,16 +91,16 @@ fn cancel_races_the_worker() {
 #[test]
 fn death_after_start_wakes_the_waiter() {
     loom::model(|| {
-        let j = job();
+        let (j, t) = job();
         let supervisor = {
             let j = j.clone();
             thread::spawn(move || {
                 let w = {
                     let j = j.clone();
-                    thread::spawn(move || j.word.start())
+                    thread::spawn(move || j.word.start(t))
                 };
                 assert!(w.join().unwrap());
-                j.word.died(&|_| &j.group)
+                j.word.died(t, &|_| &j.group)
             })
         };
         assert_eq!(wait(&j), Outcome::Died { at: 0 });
@@ -110,13 +112,44 @@ fn death_after_start_wakes_the_waiter() {
 #[test]
 fn group_waiter_is_woken() {
     loom::model(|| {
-        let j = job();
+        let (j, t) = job();
         let w = {
             let j = j.clone();
-            thread::spawn(move || worker(&j))
+            thread::spawn(move || worker(&j, t))
         };
         assert_eq!(j.group.wait_beyond(0, Deadline::FOREVER, Duration::from_millis(1), &mut || true), Ok(1));
         assert_eq!(j.word.outcome(), Some(Outcome::Done));
         w.join().unwrap();
+    });
+}
+
+/// The supervisor reports a worker's death after that worker finished its task, the parent took
+/// the result and queued the next task in the same slot: the late report names the old ticket
+/// and must leave the new task alone (another worker runs it to the end).
+#[test]
+fn a_late_death_report_leaves_the_next_task_alone() {
+    loom::model(|| {
+        let (j, t1) = job();
+        let supervisor = {
+            let j = j.clone();
+            thread::spawn(move || {
+                let w = {
+                    let j = j.clone();
+                    thread::spawn(move || worker(&j, t1))
+                };
+                assert!(w.join().unwrap());
+                j.word.died(t1, &|_| &j.group)
+            })
+        };
+        assert_eq!(wait(&j), Outcome::Done);
+        j.word.free();
+        let t2 = j.word.queue(None);
+        let w2 = {
+            let j = j.clone();
+            thread::spawn(move || worker(&j, t2))
+        };
+        assert_eq!(wait(&j), Outcome::Done, "the new task ran to its end");
+        assert!(w2.join().unwrap());
+        assert!(!supervisor.join().unwrap(), "the late report ended nothing");
     });
 }

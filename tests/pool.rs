@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, child, flag, join, wait_until};
-use mpkit::{Error, Pool, PoolOptions, Region, SharedArray, TaskError};
+use mpkit::{Deadline, Error, Pool, PoolOptions, Region, SharedArray, TaskError};
 
 fn pool_with(opts: PoolOptions) -> Pool {
     // SAFETY: the tasks below are plain functions of this test binary.
@@ -180,8 +180,8 @@ fn byte_level_calls_and_size_limits() {
         );
         assert_eq!(
             p.apply_bytes(c_task, 0, &1000i32.to_ne_bytes(), &mut out),
-            Err(Error::MsgSize { needed: 9 }),
-            "result too large"
+            Err(Error::TaskFailed(mpkit::pool::RESULT_TOO_LONG)),
+            "a task claiming more than its result area fails"
         );
         let mut small = [0u8; 2];
         assert_eq!(p.apply_bytes(c_task, 0, &1i32.to_ne_bytes(), &mut small), Err(Error::MsgSize { needed: 4 }));
@@ -192,6 +192,36 @@ fn byte_level_calls_and_size_limits() {
         assert_eq!(p.map_bytes(c_task, 0, &args, 4, &mut results[..8], 4, 0).unwrap_err().error, Error::Inval);
         assert_eq!(p.map_bytes(c_task, 0, &args, 4, &mut results, 0, 0).unwrap_err().error, Error::Inval);
     }
+}
+
+/// A task that claims a longer result than its room fails alone: its job slot is released once,
+/// so the tasks that reuse the slot (two slots in all here) keep their own results.
+#[test]
+fn an_overlong_result_fails_only_its_task() {
+    let p = pool_with(PoolOptions { workers: 2, max_tasks: 2, max_result: 8, ..PoolOptions::default() });
+    let too_long = 1000i32.to_ne_bytes();
+    for round in 0..20u64 {
+        let mut out = [0u8; 8];
+        // SAFETY: c_task is valid in the workers (code of this binary).
+        let r = unsafe { p.apply_bytes(c_task, 0, &too_long, &mut out) };
+        assert_eq!(r, Err(Error::TaskFailed(mpkit::pool::RESULT_TOO_LONG)));
+        let mut a = p.apply_async(square, round).unwrap();
+        let mut b = p.apply_async(square, round + 100).unwrap();
+        let got = (a.get_timeout(PATIENCE), b.get_timeout(PATIENCE));
+        assert_eq!(got, (Ok(round * round), Ok((round + 100) * (round + 100))));
+    }
+    let args: Vec<u8> = [1i32, 1000, 3].iter().flat_map(|x| x.to_ne_bytes()).collect();
+    // SAFETY: as above.
+    let mut it = unsafe { p.imap_bytes(c_task, 0, &args, 4, 3, 1, true) }.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8];
+    loop {
+        match it.next_into(&mut buf, Deadline::after(PATIENCE)) {
+            Err(TaskError { error: Error::Closed, .. }) => break,
+            r => got.push(r.map_err(|e| (e.item, e.error))),
+        }
+    }
+    assert_eq!(got, [Ok((0, 4)), Err((1, Error::TaskFailed(mpkit::pool::RESULT_TOO_LONG))), Ok((2, 4))]);
 }
 
 #[test]

@@ -12,10 +12,13 @@ use super::{
 use crate::error::Error;
 use crate::pool::{ImapBytes, InitFn, Pool, PoolOptions, TaskError, TaskFn};
 
+static_assertions::const_assert_eq!(crate::pool::RESULT_TOO_LONG, super::MPK_ERR_MSGSIZE);
+
 /// A task: reads `arg_len` bytes at `arg`, writes at most `out_cap` bytes at `out` and their
 /// number to `*out_len`, returns 0 on success (non-zero fails the task with
-/// `MPK_ERR_TASK_FAILED`, the code kept). Runs in a worker process: it may use code of this
-/// program and data that existed when the pool was created; `ctx` is passed through as is.
+/// `MPK_ERR_TASK_FAILED`, the code kept; a `*out_len` over `out_cap` fails it with code
+/// `MPK_ERR_MSGSIZE`). Runs in a worker process: it may use code of this program and data that
+/// existed when the pool was created; `ctx` is passed through as is.
 pub type mpk_task_fn = Option<
     unsafe extern "C" fn(
         ctx: *mut c_void,
@@ -234,7 +237,7 @@ pub unsafe extern "C" fn mpk_pool_map_array(
 
 /// Runs `fn(ctx, arg)` in a worker and waits for its result (`*out_len` bytes at `out`).
 /// `MPK_ERR_MSGSIZE` if `arg_len` exceeds max_arg, or the result exceeds `out_cap` (then
-/// `*out_len` is its size) or max_result.
+/// `*out_len` is its size).
 ///
 /// # Safety
 /// `p` is NULL or a live pool; `arg` readable for `arg_len` bytes, `out` writable for `out_cap`,
@@ -260,11 +263,8 @@ pub unsafe extern "C" fn mpk_pool_apply(
         let arg = unsafe { bytes(arg, arg_len) }?;
         // SAFETY: forwarded caller duty.
         let out = unsafe { bytes_mut(out, out_cap) }?;
-        let j = p.submit(f, ctx as usize, arg)?;
-        let got = p.collect(j, out, crate::sync::Deadline::FOREVER);
-        if let Err(Error::MsgSize { .. }) = got {
-            p.abandon(j);
-        }
+        // SAFETY: `f` and `ctx` are valid in the workers by the caller's contract.
+        let got = unsafe { p.apply_bytes(f, ctx as usize, arg, out) };
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { super::queue::report_len(out_len, got.map_err(|e| note(e, 0))) }
     })

@@ -11,8 +11,11 @@
 //! | `CANCELLED` | parent (CAS from QUEUED/RUNNING)    | the pool was terminated first             |
 //!
 //! Only CASes leave QUEUED or RUNNING, so exactly one of worker, supervisor and parent decides
-//! how a job ends. Bit 31 (`WAITERS`) says the parent may sleep on the word: whoever ends the
-//! job drops it and wakes everyone. A job may also count into a group (a map or an iterator):
+//! how a job ends. Bits 8..31 hold the slot's generation, which `queue` bumps and returns as the
+//! task's *ticket*: the worker and the supervisor act only on the ticket they were given, so a
+//! late `died` for a task that already ended cannot end the slot's next task. Bit 31
+//! (`WAITERS`) says the parent may sleep on the word: whoever ends the job drops it and wakes
+//! everyone. A job may also count into a group (a map or an iterator):
 //! the group's word counts finished jobs, with the same sleeping bit.
 //!
 //! The outcome fields (`code`, `at`, `len`) are written before the ending CAS (Release) and
@@ -23,14 +26,17 @@ use core::time::Duration;
 use crate::error::Error;
 use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
 
-pub const FREE: u32 = 0;
-pub const QUEUED: u32 = 1;
-pub const RUNNING: u32 = 2;
-pub const DONE: u32 = 3;
-pub const FAILED: u32 = 4;
-pub const DIED: u32 = 5;
-pub const CANCELLED: u32 = 6;
+const FREE: u32 = 0;
+const QUEUED: u32 = 1;
+const RUNNING: u32 = 2;
+const DONE: u32 = 3;
+const FAILED: u32 = 4;
+const DIED: u32 = 5;
+const CANCELLED: u32 = 6;
 const WAITERS: u32 = 1 << 31;
+/// The state bits of the word; the bits between them and `WAITERS` are the generation.
+const STATE: u32 = 0xff;
+const GENERATION: u32 = !(WAITERS | STATE);
 
 /// How long a waiter spins before it sleeps: long enough for a worker's round trip, short
 /// enough not to steal much CPU from workers running long tasks.
@@ -86,24 +92,27 @@ impl JobWord {
         }
     }
 
-    /// Parent: arms a free slot for a new task (nobody else touches a FREE slot).
-    pub fn queue(&self, group: Option<u32>) {
+    /// Parent: arms a free slot for a new task (nobody else touches a FREE slot); returns the
+    /// task's ticket.
+    pub fn queue(&self, group: Option<u32>) -> u32 {
         self.group.store(group.map_or(0, |g| g + 1), Ordering::Relaxed);
         self.at.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);
+        let ticket = (self.state.load(Ordering::Relaxed) & GENERATION).wrapping_add(STATE + 1) & GENERATION;
         // Release pairs with the worker's Acquire CAS in `start`: the task's inputs are visible.
-        self.state.store(QUEUED, Ordering::Release);
+        self.state.store(ticket | QUEUED, Ordering::Release);
+        ticket
     }
 
-    /// Worker: claims a queued job. False if it was cancelled or given up meanwhile.
-    pub fn start(&self) -> bool {
+    /// Worker: claims the queued task `ticket`. False if it was cancelled or given up meanwhile.
+    pub fn start(&self, ticket: u32) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            if s & !WAITERS != QUEUED {
+            if s & !WAITERS != ticket | QUEUED {
                 return false;
             }
             // Acquire pairs with `queue` (inputs written before QUEUED).
-            match self.state.compare_exchange_weak(s, RUNNING | (s & WAITERS), Ordering::Acquire, Ordering::Acquire) {
+            match self.state.compare_exchange_weak(s, s - QUEUED + RUNNING, Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => return true,
                 Err(cur) => s = cur,
             }
@@ -116,36 +125,40 @@ impl JobWord {
         self.at.store(items, Ordering::Relaxed);
     }
 
-    /// Worker: ends a running job as DONE (`code` 0) or FAILED at item `at`. Returns false if
-    /// the job had already been ended by someone else (cancelled).
-    pub fn finish<'g>(&self, code: i32, at: u64, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+    /// Worker: ends the task `ticket` it started as DONE (`code` 0) or FAILED at item `at`.
+    /// Returns false if someone else had ended it (cancelled); until then the job is the
+    /// worker's, so writing the outcome fields first is safe.
+    pub fn finish<'g>(&self, ticket: u32, code: i32, at: u64, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         self.code.store(code as u32, Ordering::Relaxed);
         self.at.store(at, Ordering::Relaxed);
-        self.end(&[RUNNING], if code == 0 { DONE } else { FAILED }, groups)
+        self.end(Some(ticket), &[RUNNING], if code == 0 { DONE } else { FAILED }, groups)
     }
 
-    /// Supervisor: the worker running (or about to run) this job died. Returns whether this
-    /// call ended it.
-    pub fn died<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
-        self.end(&[QUEUED, RUNNING], DIED, groups)
+    /// Supervisor: the worker running (or about to run) task `ticket` died. Returns whether this
+    /// call ended it (false if it had ended, even if the slot holds a newer task by now).
+    pub fn died<'g>(&self, ticket: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.end(Some(ticket), &[QUEUED, RUNNING], DIED, groups)
     }
 
-    /// Parent: the pool was terminated before this job ended.
+    /// Parent: the pool was terminated before this job ended (the parent owns the slot, so any
+    /// ticket is the current one).
     pub fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
-        self.end(&[QUEUED, RUNNING], CANCELLED, groups)
+        self.end(None, &[QUEUED, RUNNING], CANCELLED, groups)
     }
 
-    /// Moves the job from one of `from` to `to` with a CAS; wakes sleepers; counts the group.
-    fn end<'g>(&self, from: &[u32], to: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+    /// Moves the job from one of `from` to `to` with a CAS, if it still holds task `ticket`
+    /// (any, for `None`); wakes sleepers; counts the group.
+    fn end<'g>(&self, ticket: Option<u32>, from: &[u32], to: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if !from.contains(&(s & !WAITERS)) {
+            let held = ticket.is_none_or(|t| s & GENERATION == t) || mutant("job_ignore_ticket");
+            if !held || !from.contains(&(s & STATE)) {
                 return false;
             }
             // Release pairs with the parent's Acquire load in `outcome`/`wait`: the outcome
             // fields written above are visible with the new state.
             let release = if mutant("job_relaxed_end") { Ordering::Relaxed } else { Ordering::AcqRel };
-            match self.state.compare_exchange_weak(s, to, release, Ordering::Relaxed) {
+            match self.state.compare_exchange_weak(s, s & GENERATION | to, release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(cur) => s = cur,
             }
@@ -163,7 +176,7 @@ impl JobWord {
     /// Parent: how the job ended, if it has.
     pub fn outcome(&self) -> Option<Outcome> {
         // Acquire pairs with the Release CAS in `end`.
-        match self.state.load(Ordering::Acquire) & !WAITERS {
+        match self.state.load(Ordering::Acquire) & STATE {
             DONE => Some(Outcome::Done),
             FAILED => Some(Outcome::Failed {
                 code: self.code.load(Ordering::Relaxed) as i32,
@@ -175,17 +188,18 @@ impl JobWord {
         }
     }
 
-    /// Parent: frees an ended slot.
+    /// Parent: frees an ended slot (keeping its generation).
     pub fn free(&self) {
         debug_assert!(self.outcome().is_some());
-        self.state.store(FREE, Ordering::Relaxed);
+        let s = self.state.load(Ordering::Relaxed);
+        self.state.store(s & GENERATION | FREE, Ordering::Relaxed);
     }
 
     /// Parent: waits until the job ended, until `deadline`. Spins briefly, then sleeps; while
     /// asleep it wakes every `tick` to ask `alive()` (is the pool's supervisor still there?).
     pub fn wait(&self, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<Outcome, Error> {
         wait_word(&self.state, deadline, tick, alive, &mut |s| {
-            if s & !WAITERS > RUNNING { self.outcome() } else { None }
+            if s & STATE > RUNNING { self.outcome() } else { None }
         })
     }
 }

@@ -58,6 +58,9 @@ pub(crate) use shared::{InitFn, TaskFn};
 pub const LIVENESS_TICK: Duration = Duration::from_millis(50);
 /// Exit code a Rust task reports when it panicked.
 pub const TASK_PANIC_CODE: i32 = 101;
+/// The code a task fails with when it reports a result longer than its result area (it broke
+/// the `mpk_task_fn` contract); the value of C's `MPK_ERR_MSGSIZE`.
+pub const RESULT_TOO_LONG: i32 = -6;
 
 /// How to build a pool.
 #[derive(Copy, Clone, Debug)]
@@ -403,10 +406,12 @@ impl Pool {
         let (arg_at, out_at) = self.shared.job_data(j);
         // SAFETY: the job slot is ours (FREE until `queue`), with `max_arg` bytes for the argument.
         unsafe { arg_at.copy_from_nonoverlapping(arg.as_ptr(), arg.len()) };
-        self.shared.job(j).queue(None);
+        let ticket = self.shared.job(j).queue(None);
         let msg = TaskMsg {
             job: j,
+            ticket,
             kind: SINGLE,
+            _r: 0,
             func: func as usize as u64,
             ctx: ctx as u64,
             arg: arg_at as usize as u64,
@@ -425,23 +430,21 @@ impl Pool {
     }
 
     /// Waits for single task `j` and copies its result into `out`; the job is released unless
-    /// the wait timed out or `out` is too small.
+    /// the wait timed out or `out` is too small (`MsgSize`: kept for another try).
     pub(crate) fn collect(&self, j: u32, out: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
         let job = self.shared.job(j);
         let outcome = job.wait(deadline, LIVENESS_TICK, &mut || self.alive())?;
         let result = match outcome {
             Outcome::Done => {
+                // At most the result area's size: the worker fails longer results.
                 let len = job.len.load(Ordering::Relaxed) as usize;
-                if len > self.shared.layout.max_result {
-                    Err(Error::MsgSize { needed: len })
-                } else if len > out.len() {
-                    return Err(Error::MsgSize { needed: len }); // kept for another try
-                } else {
-                    let (_, out_at) = self.shared.job_data(j);
-                    // SAFETY: the job ended, so its result area is ours; `len` fits both sides.
-                    unsafe { out.as_mut_ptr().copy_from_nonoverlapping(out_at, len) };
-                    Ok(len)
+                if len > out.len() {
+                    return Err(Error::MsgSize { needed: len });
                 }
+                let (_, out_at) = self.shared.job_data(j);
+                // SAFETY: the job ended, so its result area is ours; `len` fits both sides.
+                unsafe { out.as_mut_ptr().copy_from_nonoverlapping(out_at, len) };
+                Ok(len)
             }
             Outcome::Failed { code, .. } => Err(Error::TaskFailed(code)),
             Outcome::Died { .. } => Err(Error::WorkerDied),
@@ -955,10 +958,12 @@ impl<'p, 'a> Chunks<'p, 'a> {
             (Source::InPlace { args, out }, _) => (args + start * self.arg_size, out + start * self.out_size),
             (Source::Copy { .. }, None) => unreachable!("copied sources always get a span"),
         };
-        pool.shared.job(j).queue(Some(self.group));
+        let ticket = pool.shared.job(j).queue(Some(self.group));
         let msg = TaskMsg {
             job: j,
+            ticket,
             kind: self.kind,
+            _r: 0,
             func: self.func as usize as u64,
             ctx: self.ctx as u64,
             arg: arg as u64,
@@ -1126,9 +1131,8 @@ impl ImapBytes<'_> {
         let result = if *k < ok_until {
             let slot = l.flight.results + *k * self.run.out_size;
             // SAFETY: the chunk ended, so its result slots are ours until released; each starts
-            // with the result's length (CHUNK_LEN), written by the worker.
+            // with the result's length (CHUNK_LEN), which the worker checked against the slot.
             let len = unsafe { (slot as *const u64).read_unaligned() } as usize;
-            let len = len.min(self.run.out_size - LEN_WORD);
             if len > out.len() {
                 return Some(Err(TaskError { error: Error::MsgSize { needed: len }, item: index }));
             }

@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::job::{GroupWord, JobWord};
 use crate::queue::QueueRef;
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Task ring capacity per worker (messages).
 pub(crate) const RING_CAPACITY: usize = 256;
@@ -37,8 +37,11 @@ pub(crate) type InitFn = unsafe extern "C" fn(arg: *mut core::ffi::c_void) -> co
 #[derive(Copy, Clone, Pod, Zeroable, Debug)]
 pub(crate) struct TaskMsg {
     pub(crate) job: u32,
-    /// `SINGLE` or `CHUNK`.
+    /// The task's ticket from `JobWord::queue`.
+    pub(crate) ticket: u32,
+    /// `SINGLE`, `CHUNK` or `CHUNK_LEN`.
     pub(crate) kind: u32,
+    pub(crate) _r: u32,
     pub(crate) func: u64,
     pub(crate) ctx: u64,
     /// First argument; for a chunk, item `i` is at `arg + i * arg_len`.
@@ -78,11 +81,29 @@ pub(crate) struct Header {
 /// Per-worker bookkeeping, one cache line each.
 #[repr(C)]
 pub(crate) struct WorkerSlot {
-    /// Job index + 1 the worker is running (or has just taken from its ring), or 0.
-    pub(crate) running: AtomicU32,
+    /// The task the worker is running (or has just taken from its ring), as `running_word`;
+    /// 0 for none.
+    pub(crate) running: AtomicU64,
     /// Process id of the current worker in this slot.
     pub(crate) pid: AtomicU32,
-    _pad: [u8; 56],
+    _pad: [u8; 52],
+}
+
+#[cfg(not(loom))]
+mod layout_checks {
+    use static_assertions::const_assert_eq;
+    const_assert_eq!(size_of::<super::TaskMsg>(), 72);
+    const_assert_eq!(size_of::<super::WorkerSlot>(), 64);
+}
+
+/// `WorkerSlot::running` for task `ticket` in job slot `job`: (ticket, job + 1), never 0.
+pub(crate) fn running_word(msg: &TaskMsg) -> u64 {
+    (msg.ticket as u64) << 32 | (msg.job as u64 + 1)
+}
+
+/// The (job, ticket) of a non-zero `running` word.
+pub(crate) fn running_task(word: u64) -> (u32, u32) {
+    ((word as u32) - 1, (word >> 32) as u32)
 }
 
 /// Where everything lives in the region: computed once by the parent, copied by fork.
@@ -175,7 +196,7 @@ impl Shared {
         unsafe { base.cast::<Header>().write(header) };
         for w in 0..layout.workers {
             let at = s.at(layout.workers_off + w * size_of::<WorkerSlot>());
-            let slot = WorkerSlot { running: AtomicU32::new(0), pid: AtomicU32::new(0), _pad: [0; 56] };
+            let slot = WorkerSlot { running: AtomicU64::new(0), pid: AtomicU32::new(0), _pad: [0; 52] };
             // SAFETY: slot `w` lies in the region, 64-byte aligned.
             unsafe { at.cast::<WorkerSlot>().write(slot) };
             let ring = s.at(layout.rings_off + w * layout.ring_stride);

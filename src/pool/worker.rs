@@ -17,7 +17,10 @@ use core::time::Duration;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::shared::{CHUNK, CHUNK_LEN, CLOSE, InitFn, LEN_WORD, SINGLE, Shared, TERMINATE, TaskFn, TaskMsg};
+use super::RESULT_TOO_LONG;
+use super::shared::{
+    CHUNK, CHUNK_LEN, CLOSE, InitFn, LEN_WORD, SINGLE, Shared, TERMINATE, TaskFn, TaskMsg, running_task, running_word,
+};
 use crate::error::Error;
 use crate::sync::{Deadline, Ordering};
 use crate::sys::proc::{self as sys, Forked};
@@ -128,11 +131,12 @@ fn on_exit(shared: &Shared, w: usize, code: Option<i32>) {
     let groups = |g| shared.group(g);
     let running = shared.worker(w).running.swap(0, Ordering::AcqRel);
     if running != 0 {
-        shared.job(running - 1).died(&groups);
+        let (job, ticket) = running_task(running);
+        shared.job(job).died(ticket, &groups);
     }
     shared.ring(w).recover_abandoned(|bytes| {
         if let Ok(msg) = bytemuck::try_pod_read_unaligned::<TaskMsg>(bytes) {
-            shared.job(msg.job).died(&groups);
+            shared.job(msg.job).died(msg.ticket, &groups);
         }
     });
     let _ = code;
@@ -168,7 +172,7 @@ fn worker_main(shared: Shared, w: usize, supervisor: u32) -> i32 {
     let maxtasks = header.maxtasks;
     let mut done = 0u64;
     loop {
-        let mut msg = TaskMsg { job: 0, kind: 0, func: 0, ctx: 0, arg: 0, arg_len: 0, n: 0, out: 0, out_cap: 0 };
+        let mut msg: TaskMsg = bytemuck::Zeroable::zeroed();
         // Record the job before the message leaves the ring (the slot is released after this
         // closure), so that the supervisor can always tell which task a dead worker held.
         let took = ring.get_many(
@@ -177,7 +181,7 @@ fn worker_main(shared: Shared, w: usize, supervisor: u32) -> i32 {
             |_, m| {
                 msg = bytemuck::pod_read_unaligned(m);
                 // Release pairs with the supervisor's AcqRel swap after this worker exits.
-                slot.running.store(msg.job + 1, Ordering::Release);
+                slot.running.store(running_word(&msg), Ordering::Release);
             },
             Deadline::FOREVER,
         );
@@ -198,7 +202,7 @@ fn worker_main(shared: Shared, w: usize, supervisor: u32) -> i32 {
 /// Calls the task function for a single task or every item of a chunk, and ends the job.
 fn run(shared: &Shared, msg: &TaskMsg) {
     let job = shared.job(msg.job);
-    if !job.start() {
+    if !job.start(msg.ticket) {
         return; // cancelled while queued
     }
     let groups = |g| shared.group(g);
@@ -207,56 +211,71 @@ fn run(shared: &Shared, msg: &TaskMsg) {
     let ctx = msg.ctx as usize as *mut c_void;
     match msg.kind {
         SINGLE => {
-            let mut len = 0usize;
-            // SAFETY: argument and result areas are the job's own, sized as the message says;
-            // the task function's contract is the caller's.
-            let code = unsafe {
-                func(
-                    ctx,
-                    msg.arg as usize as *const c_void,
-                    msg.arg_len as usize,
-                    msg.out as usize as *mut c_void,
-                    msg.out_cap as usize,
-                    &mut len,
-                )
-            };
-            job.len.store(len as u64, Ordering::Relaxed);
-            job.finish(code, 0, &groups);
+            let (arg, out) = (msg.arg as usize as *const c_void, msg.out as usize as *mut c_void);
+            // SAFETY: argument and result areas are the job's own, sized as the message says.
+            match unsafe { call(func, ctx, arg, msg.arg_len as usize, out, msg.out_cap as usize) } {
+                Ok(len) => {
+                    job.len.store(len as u64, Ordering::Relaxed);
+                    job.finish(msg.ticket, 0, 0, &groups);
+                }
+                Err(code) => {
+                    job.finish(msg.ticket, code, 0, &groups);
+                }
+            }
         }
         CHUNK | CHUNK_LEN => {
             let (arg, out) = (msg.arg as usize, msg.out as usize);
             // With CHUNK_LEN each result slot starts with the result's length.
             let skip = if msg.kind == CHUNK_LEN { LEN_WORD } else { 0 };
             for i in 0..msg.n as usize {
-                let mut len = 0usize;
                 let a = (arg + i * msg.arg_len as usize) as *const c_void;
                 let slot = out + i * msg.out_cap as usize;
                 // SAFETY: item `i`'s argument and result slots lie in the chunk's memory (arena
-                // or an inherited array); the task function's contract is the caller's.
-                let code = unsafe {
-                    func(
-                        ctx,
-                        a,
-                        msg.arg_len as usize,
-                        (slot + skip) as *mut c_void,
-                        msg.out_cap as usize - skip,
-                        &mut len,
-                    )
+                // or an inherited array).
+                let called = unsafe {
+                    call(func, ctx, a, msg.arg_len as usize, (slot + skip) as *mut c_void, msg.out_cap as usize - skip)
                 };
-                if code != 0 {
-                    job.finish(code, i as u64, &groups);
-                    return;
-                }
+                let len = match called {
+                    Ok(len) => len,
+                    Err(code) => {
+                        job.finish(msg.ticket, code, i as u64, &groups);
+                        return;
+                    }
+                };
                 if skip > 0 {
                     // SAFETY: the slot's first word is its length field, ours to write.
                     unsafe { (slot as *mut u64).write_unaligned(len as u64) };
                 }
                 job.progress(i as u64 + 1);
             }
-            job.finish(0, msg.n, &groups);
+            job.finish(msg.ticket, 0, msg.n, &groups);
         }
         _ => {
-            job.finish(-1, 0, &groups);
+            job.finish(msg.ticket, -1, 0, &groups);
         }
+    }
+}
+
+/// Calls one task: its result length, or the code it fails with: its own non-zero return, or
+/// `RESULT_TOO_LONG` if it reports more than `cap` bytes (so every length the parent reads fits
+/// the result area).
+///
+/// # Safety
+/// `arg` is readable for `arg_len` bytes and `out` writable for `cap`; the task function's own
+/// contract is the caller's.
+unsafe fn call(
+    func: TaskFn,
+    ctx: *mut c_void,
+    arg: *const c_void,
+    arg_len: usize,
+    out: *mut c_void,
+    cap: usize,
+) -> Result<usize, i32> {
+    let mut len = 0usize;
+    // SAFETY: forwarded caller duty.
+    match unsafe { func(ctx, arg, arg_len, out, cap, &mut len) } {
+        0 if len <= cap => Ok(len),
+        0 => Err(RESULT_TOO_LONG),
+        code => Err(code),
     }
 }
