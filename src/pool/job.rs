@@ -80,6 +80,18 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl Outcome {
+    /// For a job that did not end well: the error it reports and the item it stopped at.
+    pub fn failure(self) -> Option<(Error, u64)> {
+        match self {
+            Outcome::Done => None,
+            Outcome::Failed { code, at } => Some((Error::TaskFailed(code), at)),
+            Outcome::Died { at } => Some((Error::WorkerDied, at)),
+            Outcome::Cancelled => Some((Error::Closed, 0)),
+        }
+    }
+}
+
 impl JobWord {
     pub fn new() -> JobWord {
         JobWord {

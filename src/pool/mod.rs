@@ -368,13 +368,7 @@ impl Pool {
     fn pick_worker(&self, book: &mut Book) -> usize {
         let n = self.workers();
         let start = book.next_worker;
-        let w = (0..n)
-            .map(|k| (start + k) % n)
-            .min_by_key(|&w| {
-                let ring = self.shared.ring(w);
-                (ring.len(), ring.consumers_asleep())
-            })
-            .unwrap_or(0);
+        let w = (0..n).map(|k| (start + k) % n).min_by_key(|&w| self.shared.ring(w).backlog()).unwrap_or(0);
         book.next_worker = (w + 1) % n;
         w
     }
@@ -434,8 +428,8 @@ impl Pool {
     pub(crate) fn collect(&self, j: u32, out: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
         let job = self.shared.job(j);
         let outcome = job.wait(deadline, LIVENESS_TICK, &mut || self.alive())?;
-        let result = match outcome {
-            Outcome::Done => {
+        let result = match outcome.failure() {
+            None => {
                 // At most the result area's size: the worker fails longer results.
                 let len = job.len.load(Ordering::Relaxed) as usize;
                 if len > out.len() {
@@ -446,9 +440,7 @@ impl Pool {
                 unsafe { out.as_mut_ptr().copy_from_nonoverlapping(out_at, len) };
                 Ok(len)
             }
-            Outcome::Failed { code, .. } => Err(Error::TaskFailed(code)),
-            Outcome::Died { .. } => Err(Error::WorkerDied),
-            Outcome::Cancelled => Err(Error::Closed),
+            Some((error, _)) => Err(error),
         };
         self.release_job(&mut self.book(), j, None);
         result
@@ -456,12 +448,7 @@ impl Pool {
 
     /// Whether single task `j` has ended, and how.
     pub(crate) fn peek(&self, j: u32) -> Option<Result<(), Error>> {
-        self.shared.job(j).outcome().map(|o| match o {
-            Outcome::Done => Ok(()),
-            Outcome::Failed { code, .. } => Err(Error::TaskFailed(code)),
-            Outcome::Died { .. } => Err(Error::WorkerDied),
-            Outcome::Cancelled => Err(Error::Closed),
-        })
+        self.shared.job(j).outcome().map(|o| o.failure().map_or(Ok(()), |(error, _)| Err(error)))
     }
 
     /// Waits until single task `j` has ended (its result stays until collected).
@@ -1030,21 +1017,15 @@ impl<'p, 'a> Chunks<'p, 'a> {
                 }
             };
             for l in landed {
-                let bad = match l.outcome {
-                    Outcome::Done => {
-                        take(l.flight.start, l.flight.count, l.flight.results as *const u8);
-                        None
+                match l.outcome.failure() {
+                    None => take(l.flight.start, l.flight.count, l.flight.results as *const u8),
+                    Some((error, at)) => {
+                        let item = l.flight.start + at as usize;
+                        if failure.is_none_or(|f| item < f.item) {
+                            failure = Some(TaskError { error, item });
+                        }
+                        self.todo.clear();
                     }
-                    Outcome::Failed { code, at } => Some((Error::TaskFailed(code), at)),
-                    Outcome::Died { at } => Some((Error::WorkerDied, at)),
-                    Outcome::Cancelled => Some((Error::Closed, 0)),
-                };
-                if let Some((error, at)) = bad {
-                    let item = l.flight.start + at as usize;
-                    if failure.is_none_or(|f| item < f.item) {
-                        failure = Some(TaskError { error, item });
-                    }
-                    self.todo.clear();
                 }
                 self.release(&l.flight);
             }
@@ -1123,11 +1104,8 @@ impl ImapBytes<'_> {
         };
         let (l, k) = &mut self.ready[pos];
         let index = l.flight.start + *k;
-        let ok_until = match l.outcome {
-            Outcome::Done => l.flight.count,
-            Outcome::Failed { at, .. } | Outcome::Died { at } => at as usize,
-            Outcome::Cancelled => 0,
-        };
+        let failure = l.outcome.failure();
+        let ok_until = failure.map_or(l.flight.count, |(_, at)| at as usize);
         let result = if *k < ok_until {
             let slot = l.flight.results + *k * self.run.out_size;
             // SAFETY: the chunk ended, so its result slots are ours until released; each starts
@@ -1141,11 +1119,7 @@ impl ImapBytes<'_> {
             *k += 1;
             Ok((index, len))
         } else {
-            let error = match l.outcome {
-                Outcome::Failed { code, .. } => Error::TaskFailed(code),
-                Outcome::Died { .. } => Error::WorkerDied,
-                _ => Error::Closed,
-            };
+            let error = failure.map_or(Error::Closed, |(error, _)| error);
             // The failed item is reported; the rest of the chunk runs again.
             let rest = l.flight.count - *k - 1;
             if rest > 0 && l.outcome != Outcome::Cancelled {

@@ -82,7 +82,7 @@ pub(crate) fn supervisor_main(shared: Shared, parent: u32, control: BorrowedFd<'
             }
             let Some(child) = children[w].take() else { continue };
             let code = sys::wait_pidfd(&child.pidfd, false).ok().flatten();
-            on_exit(&shared, w, code);
+            on_exit(&shared, w);
             if code == Some(INIT_FAILED) {
                 init_failures[w] += 1;
                 if init_failures[w] >= INIT_FAILURES_BROKEN {
@@ -125,9 +125,9 @@ fn spawn(shared: Shared, w: usize, supervisor: u32) -> Option<Child> {
     }
 }
 
-/// A worker left slot `w` (its exit `code`, if known): fail the task it held, and any task it
-/// had taken from its ring but not yet recorded.
-fn on_exit(shared: &Shared, w: usize, code: Option<i32>) {
+/// A worker left slot `w`: fail the task it held, and any task it had taken from its ring but
+/// not yet recorded.
+fn on_exit(shared: &Shared, w: usize) {
     let groups = |g| shared.group(g);
     let running = shared.worker(w).running.swap(0, Ordering::AcqRel);
     if running != 0 {
@@ -139,7 +139,6 @@ fn on_exit(shared: &Shared, w: usize, code: Option<i32>) {
             shared.job(msg.job).died(msg.ticket, &groups);
         }
     });
-    let _ = code;
 }
 
 fn kill_all(children: &mut [Option<Child>]) {

@@ -43,7 +43,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::error::Error;
-use crate::lock::backoff::Backoff;
+use crate::lock::backoff::{ADAPTIVE_INITIAL, Backoff, adaptive_spin};
 use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
 
 /// The "someone may sleep" bit of `tail`, `head` and `done`.
@@ -56,9 +56,6 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 /// Largest `max_msg` (bytes).
 pub const MAX_MSG: usize = 1 << 30;
 
-/// Spin budget bounds (rounds of one readiness check + one `pause`).
-const SPIN_MIN: u32 = if cfg!(loom) { 1 } else { 64 };
-const SPIN_MAX: u32 = if cfg!(loom) { 1 } else { 1 << 14 };
 /// Most hints between two looks while spinning.
 const SPIN_ROUND_MAX: u32 = 64;
 /// While a slot is claimed but not yet published, waiters re-check at least this often.
@@ -142,14 +139,6 @@ const _: () = {
     assert!(core::mem::offset_of!(Ring, not_empty) == 192 && core::mem::offset_of!(Ring, done) == 256);
 };
 
-/// How a claim attempt ended without claiming anything.
-enum Stuck {
-    /// Truly full (producers) or empty (consumers): nothing claimed by the other side.
-    Blocked,
-    /// The other side claimed the slot but has not finished with it yet.
-    InProgress,
-}
-
 /// A ring laid over caller memory: in place, allocation-free, usable from any process that maps
 /// the memory (at any address). Copy it freely; it borrows the memory for `'a`.
 #[derive(Copy, Clone, Debug)]
@@ -217,7 +206,7 @@ impl<'a> QueueRef<'a> {
             not_empty: AtomicU32::new(0),
             not_full: AtomicU32::new(0),
             closed: AtomicU32::new(0),
-            spin: AtomicU32::new(SPIN_MIN * 16),
+            spin: AtomicU32::new(ADAPTIVE_INITIAL),
             _p3: [0; 48],
             done: AtomicU64::new(0),
             joined: AtomicU32::new(0),
@@ -335,10 +324,15 @@ impl<'a> QueueRef<'a> {
         }
     }
 
-    /// True if a consumer may be asleep waiting for a message (so a put will wake it).
+    /// Roughly how many messages wait, and whether a consumer may be asleep (so a put would
+    /// have to wake it): one load of each index, for picking among rings, not for exactness.
     #[cfg(feature = "std")] // the pool's
-    pub(crate) fn consumers_asleep(self) -> bool {
-        self.ring().tail.load(Ordering::Relaxed) & SLEEPERS != 0
+    pub(crate) fn backlog(self) -> (usize, bool) {
+        let r = self.ring();
+        let t = r.tail.load(Ordering::Relaxed);
+        let h = r.head.load(Ordering::Relaxed) & !SLEEPERS;
+        let queued = self.count(t & !SLEEPERS).saturating_sub(self.count(h)).min(self.cfg().capacity);
+        (queued as usize, t & SLEEPERS != 0)
     }
 
     /// True if [`len`](Self::len) is 0.
@@ -364,9 +358,10 @@ impl<'a> QueueRef<'a> {
 
     // ---- claiming -------------------------------------------------------------------------
 
-    /// Claims up to `max` free slots of one lap for writing; returns the first position and count.
+    /// Claims up to `max` free slots of one lap for writing; returns the first position and
+    /// count, or None if the slot at the tail is not free (full, or still being read).
     #[inline]
-    fn claim_write(self, max: usize) -> Result<(u64, u64), Stuck> {
+    fn claim_write(self, max: usize) -> Option<(u64, u64)> {
         let r = self.ring();
         let cap = self.cfg().capacity;
         let mut t = r.tail.load(Ordering::Relaxed);
@@ -384,18 +379,17 @@ impl<'a> QueueRef<'a> {
                     continue;
                 }
                 // Our position is current but its slot is not free yet: last lap's message is
-                // still there. Full, unless a consumer already claimed it and is reading it.
-                let h = r.head.load(Ordering::Acquire) & !SLEEPERS;
-                return Err(if h.wrapping_add(self.cfg().one_lap) == pos { Stuck::Blocked } else { Stuck::InProgress });
+                // still there (or a consumer is still reading it).
+                return None;
             }
             // AcqRel: Acquire pairs with a sleeping consumer's Release CAS that set SLEEPERS (its
             // read of `not_empty` happens-before our bump); the new value drops the bit.
             match r.tail.compare_exchange_weak(t, self.advance(pos, k), Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
                     if t & SLEEPERS != 0 {
-                        return Ok((pos | SLEEPERS, k)); // the caller wakes after publishing
+                        return Some((pos | SLEEPERS, k)); // the caller wakes after publishing
                     }
-                    return Ok((pos, k));
+                    return Some((pos, k));
                 }
                 Err(cur) => {
                     t = cur;
@@ -406,9 +400,10 @@ impl<'a> QueueRef<'a> {
     }
 
     /// Claims up to `max` published slots of one lap whose messages fit `fits`; returns the
-    /// first position and count. `Err(Ok(needed))` if the first message does not fit.
+    /// first position and count. `Err(Some(needed))` if the first message does not fit,
+    /// `Err(None)` if nothing is published at the head.
     #[inline]
-    fn claim_read(self, max: usize, fit: usize) -> Result<(u64, u64), Result<usize, Stuck>> {
+    fn claim_read(self, max: usize, fit: usize) -> Result<(u64, u64), Option<usize>> {
         let r = self.ring();
         let cap = self.cfg().capacity;
         let mut h = r.head.load(Ordering::Relaxed);
@@ -435,14 +430,9 @@ impl<'a> QueueRef<'a> {
                     h = now; // another consumer moved on: try its position
                     continue;
                 }
-                if let Some(len) = too_big {
-                    // Still not consumed (head unchanged): report its size; the message stays.
-                    return Err(Ok(len));
-                }
-                // Our position is current but nothing is published there: empty, unless a
-                // producer is writing it (or a consumer of the last lap is still reading it).
-                let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
-                return Err(Err(if t == pos { Stuck::Blocked } else { Stuck::InProgress }));
+                // Our position is current (head unchanged): a message too long for `fit` (it
+                // stays), or nothing published there: empty, or a producer is still writing it.
+                return Err(too_big);
             }
             // AcqRel: as in `claim_write`, for sleeping producers and `not_full`.
             match r.head.compare_exchange_weak(h, self.advance(pos, k), Ordering::AcqRel, Ordering::Relaxed) {
@@ -506,7 +496,7 @@ impl<'a> QueueRef<'a> {
             return Ok(0);
         }
         match self.claim_write(n) {
-            Ok((pos, k)) => {
+            Some((pos, k)) => {
                 let first = pos & !SLEEPERS;
                 for i in 0..k {
                     self.publish(first + i, msg(i as usize));
@@ -516,7 +506,7 @@ impl<'a> QueueRef<'a> {
                 }
                 Ok(k as usize)
             }
-            Err(_) => Err(Error::Timeout),
+            None => Err(Error::Timeout),
         }
     }
 
@@ -553,9 +543,9 @@ impl<'a> QueueRef<'a> {
                 }
                 Ok(k as usize)
             }
-            Err(Ok(needed)) => Err(Error::MsgSize { needed }),
-            Err(Err(_)) if self.is_closed() && self.is_drained() => Err(Error::Closed),
-            Err(Err(_)) => Err(Error::Timeout),
+            Err(Some(needed)) => Err(Error::MsgSize { needed }),
+            Err(None) if self.is_closed() && self.is_drained() => Err(Error::Closed),
+            Err(None) => Err(Error::Timeout),
         }
     }
 
@@ -623,28 +613,18 @@ impl<'a> QueueRef<'a> {
         attempt: &mut dyn FnMut() -> Result<R, Error>,
     ) -> Result<R, Error> {
         let r = self.ring();
-        // Spin in growing rounds (1, 2, 4 .. 64 hints between looks): a waiter that reacts to
-        // every single message keeps both sides in lockstep on one cache line, while one that
-        // looks less often lets the other side get ahead, and then takes a run of messages.
-        let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
-        let (mut spent, mut round) = (0, 1);
-        while spent < budget {
-            for _ in 0..round {
-                spin_hint();
+        let spun = adaptive_spin(&r.spin, SPIN_ROUND_MAX, || {
+            if !self.looks_ready(side) {
+                return None;
             }
-            spent += round;
-            round = (round * 2).min(SPIN_ROUND_MAX);
-            if self.looks_ready(side) {
-                match attempt() {
-                    Err(Error::Timeout) => {}
-                    done => {
-                        r.spin.store((budget + budget / 2).min(SPIN_MAX), Ordering::Relaxed);
-                        return done;
-                    }
-                }
+            match attempt() {
+                Err(Error::Timeout) => None,
+                done => Some(done),
             }
+        });
+        if let Some(done) = spun {
+            return done;
         }
-        r.spin.store((budget / 2).max(SPIN_MIN), Ordering::Relaxed);
 
         let (event, word) = match side {
             Side::Consumer => (&r.not_empty, &r.tail),

@@ -21,8 +21,8 @@ use core::ptr::NonNull;
 use core::time::Duration;
 
 use crate::error::Error;
-use crate::lock::backoff::Backoff;
-use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
+use crate::lock::backoff::{ADAPTIVE_INITIAL, Backoff, adaptive_spin};
+use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant};
 
 const SLEEPERS: u64 = 1 << 63;
 const MAGIC: u32 = u32::from_le_bytes(*b"MPKS");
@@ -33,8 +33,6 @@ pub const MAX_CAPACITY: usize = 1 << 40;
 /// Unit of every write and read, and the frame header size.
 pub const UNIT: usize = 8;
 
-const SPIN_MIN: u32 = if cfg!(loom) { 1 } else { 64 };
-const SPIN_MAX: u32 = if cfg!(loom) { 1 } else { 1 << 14 };
 /// Most hints between two looks while spinning.
 const SPIN_ROUND_MAX: u32 = 4;
 
@@ -123,7 +121,7 @@ impl<'a> RingRef<'a> {
             _p2: [0; 56],
             readable: AtomicU32::new(0),
             writable: AtomicU32::new(0),
-            spin: AtomicU32::new(SPIN_MIN * 16),
+            spin: AtomicU32::new(ADAPTIVE_INITIAL),
             _p3: [0; 52],
         };
         // SAFETY: exclusive, aligned, large enough (caller duty).
@@ -361,23 +359,8 @@ impl<'a> RingRef<'a> {
         if deadline.is_now() {
             return Err(Error::Timeout);
         }
-        if spin {
-            // Growing rounds between looks (see queue::mpmc): a reader that looks at `tail`
-            // after every hint keeps pulling the line the writer must own to publish.
-            let budget = r.spin.load(Ordering::Relaxed).clamp(SPIN_MIN, SPIN_MAX);
-            let (mut spent, mut round) = (0, 1);
-            while spent < budget {
-                for _ in 0..round {
-                    spin_hint();
-                }
-                spent += round;
-                round = (round * 2).min(SPIN_ROUND_MAX);
-                if ready() {
-                    r.spin.store((budget + budget / 2).min(SPIN_MAX), Ordering::Relaxed);
-                    return Ok(());
-                }
-            }
-            r.spin.store((budget / 2).max(SPIN_MIN), Ordering::Relaxed);
+        if spin && adaptive_spin(&r.spin, SPIN_ROUND_MAX, || ready().then_some(())).is_some() {
+            return Ok(());
         }
         let mut backoff = Backoff::new();
         loop {
