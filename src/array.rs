@@ -307,9 +307,13 @@ mod owned {
     use crate::shm::{Kind, Region};
 
     /// An array in its own shared region, its element type known at run time (the C handle).
+    ///
+    /// Dropping it while the calling thread holds its lock releases the lock as if its owner had
+    /// died; while another thread of this process holds it, the mapping is leaked instead, since
+    /// that thread's robust list links the lock.
     #[derive(Debug)]
     pub struct AnyArray {
-        region: Region,
+        region: core::mem::ManuallyDrop<Region>,
         ty: ElemType,
         len: usize,
     }
@@ -337,7 +341,7 @@ mod owned {
                 // `bytes` bytes.
                 unsafe { build_in_place(mem, len * ty.size(), init) }
             })?;
-            Ok(AnyArray { region, ty, len })
+            Ok(AnyArray { region: core::mem::ManuallyDrop::new(region), ty, len })
         }
 
         /// Attaches to the named array `name`; its type and length come from its header.
@@ -350,7 +354,7 @@ mod owned {
             if size != ty.size() as u64 || len == 0 || ty.bytes_needed(len) != Some(region.payload_len()) {
                 return Err(Error::BadObject);
             }
-            Ok(AnyArray { region, ty, len })
+            Ok(AnyArray { region: core::mem::ManuallyDrop::new(region), ty, len })
         }
 
         /// Keeps the name of a named array after this handle is dropped (see [`Region::persist`]).
@@ -396,6 +400,15 @@ mod owned {
             // SAFETY: the region holds an initialised array of `len` elements of `T` (checked by
             // the typed constructors) and lives as long as the returned borrow.
             unsafe { ArrayView::from_raw(self.region.payload(), self.len) }
+        }
+    }
+
+    impl Drop for AnyArray {
+        fn drop(&mut self) {
+            if self.mutex().prepare_unmap() {
+                // SAFETY: `region` is dropped once, here, and not used afterwards.
+                unsafe { core::mem::ManuallyDrop::drop(&mut self.region) }
+            }
         }
     }
 

@@ -75,6 +75,9 @@ pub use array::{ArrayView, ElemType, Element};
 pub use array::{SharedArray, SharedValue};
 pub use error::Error;
 pub use lock::{Acquired, RawMutex};
+/// The most robust locks one thread may hold at once (the kernel's `ROBUST_LIST_LIMIT`); a lock
+/// beyond it is refused with [`Error::NoMem`].
+pub const MAX_HELD_LOCKS: u32 = sys::robust::MAX_HELD;
 #[cfg(feature = "std")]
 pub use pipe::{Conn, pipe};
 #[cfg(feature = "std")]

@@ -274,6 +274,35 @@ impl Me {
         }
     }
 
+    /// Whether this thread may take one more robust lock: the kernel recovers at most
+    /// [`MAX_HELD`](crate::sys::robust::MAX_HELD) of a dying thread's locks.
+    #[inline]
+    pub(crate) fn may_hold_another(self) -> bool {
+        #[cfg(not(loom))]
+        {
+            self.id.may_hold_another()
+        }
+        #[cfg(loom)]
+        {
+            true
+        }
+    }
+
+    /// Whether the lock owner `tid` is another live thread of this process, whose robust list
+    /// links the lock (so its memory must stay mapped). Always false under loom.
+    #[cfg(feature = "std")]
+    pub(crate) fn is_sibling(self, tid: u32) -> bool {
+        #[cfg(not(loom))]
+        {
+            tid != self.id.tid && crate::sys::robust::is_own_thread(tid)
+        }
+        #[cfg(loom)]
+        {
+            let _ = tid;
+            false
+        }
+    }
+
     /// Marks the lock at `word` as this thread's operation in progress (`list_op_pending`).
     ///
     /// # Safety

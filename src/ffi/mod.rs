@@ -80,6 +80,12 @@ pub const MPK_FOREVER: i64 = -1;
 /// Timeout value: never block.
 pub const MPK_NOWAIT: i64 = 0;
 
+/// The most robust locks (`mpk_mutex`, array locks) one thread may hold at once: the number of
+/// entries the kernel recovers from a dying thread's robust list, shared with glibc's robust
+/// `pthread_mutex_t`s held by the same thread. A lock beyond it fails with `MPK_ERR_NOMEM`.
+pub const MPK_MAX_HELD_LOCKS: u32 = 2048;
+const _: () = assert!(MPK_MAX_HELD_LOCKS == crate::MAX_HELD_LOCKS);
+
 /// Version of the shared-memory layouts; objects of another version are refused with
 /// `MPK_ERR_VERSION`.
 pub const MPK_ABI_VERSION: u32 = 1;

@@ -70,7 +70,10 @@ pub unsafe extern "C" fn mpk_mutex_create(out: *mut *mut mpk_mutex) -> mpk_statu
 }
 
 /// Unmaps this process's view of a mutex made by `mpk_mutex_create`. NULL, and a mutex that was
-/// initialised in place, are ignored (in-place mutexes need no destruction).
+/// initialised in place, are ignored (in-place mutexes need no destruction). A mutex the calling
+/// thread holds is released first as if its owner had died (other processes get
+/// `MPK_ERR_OWNER_DEAD`); one that another thread of this process holds stays mapped (its
+/// memory is leaked), since that thread's robust list links it.
 ///
 /// # Safety
 /// `m` is NULL or a valid mutex, not used by this process after the call.
@@ -81,7 +84,12 @@ pub unsafe extern "C" fn mpk_mutex_destroy(m: *mut mpk_mutex) {
         // SAFETY: `m` is valid (caller duty); `from_payload` only reads the header when the mutex
         // sits where `mpk_mutex_create` puts it (page offset HEADER_LEN), i.e. in the same page.
         if let Some(region) = unsafe { Region::from_payload(m.cast(), Kind::Mutex) } {
-            drop(region);
+            // SAFETY: the region holds an initialised RawMutex at its payload (mpk_mutex_create).
+            if unsafe { region.payload().cast::<RawMutex>().as_ref() }.prepare_unmap() {
+                drop(region);
+            } else {
+                let _ = region.into_raw();
+            }
         }
     })
 }
@@ -91,7 +99,8 @@ pub unsafe extern "C" fn mpk_mutex_destroy(m: *mut mpk_mutex) {
 /// Returns `MPK_OK`; `MPK_ERR_OWNER_DEAD` when the lock was taken from a dead owner (the caller
 /// holds it: repair the data, call `mpk_mutex_consistent`, then unlock; unlocking without that
 /// makes the mutex unusable); `MPK_ERR_TIMEOUT`; `MPK_ERR_NOT_RECOVERABLE`; `MPK_ERR_STATE` if the
-/// calling thread already holds it; `MPK_ERR_NULL`; `MPK_ERR_INVAL` (bad timeout, misaligned).
+/// calling thread already holds it; `MPK_ERR_NOMEM` if the calling thread already holds
+/// `MPK_MAX_HELD_LOCKS` locks; `MPK_ERR_NULL`; `MPK_ERR_INVAL` (bad timeout, misaligned).
 ///
 /// # Safety
 /// `m` is NULL or an initialised mutex.

@@ -121,10 +121,15 @@ impl RawMutex {
     /// Takes the lock, waiting until `deadline`. C-style: on success the caller must
     /// [`unlock`](Self::unlock) it; prefer [`lock`](Self::lock) and friends, which return a guard.
     ///
-    /// Errors: `Timeout` (deadline passed), `NotRecoverable`, `State` (this thread already holds it).
+    /// Errors: `Timeout` (deadline passed), `NotRecoverable`, `State` (this thread already holds it),
+    /// `NoMem` (this thread already holds [`MAX_HELD_LOCKS`](crate::MAX_HELD_LOCKS) robust locks,
+    /// the most the kernel recovers when a thread dies).
     #[inline]
     pub fn lock_until(&self, deadline: Deadline) -> Result<Acquired, Error> {
         let me = Me::current();
+        if !me.may_hold_another() {
+            return Err(Error::NoMem);
+        }
         // SAFETY: `node` sits at the offset pinned above in this #[repr(C)] struct, and `self` is
         // borrowed (so mapped) until this call returns, after the pending op is cleared.
         unsafe { me.set_pending(&self.word, &self.node) };
@@ -237,6 +242,36 @@ impl RawMutex {
         }
         self.state.store(CONSISTENT, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Makes the lock safe to unmap, before this process drops its mapping of it: a lock the
+    /// calling thread holds is unlinked from its robust list and released as if its owner had
+    /// died (other processes sharing it get `OwnerDead`). Returns false if another live thread of
+    /// this process holds it: that thread's robust list links it, so the memory must stay mapped.
+    #[cfg(feature = "std")]
+    pub(crate) fn prepare_unmap(&self) -> bool {
+        let me = Me::current();
+        let v = self.word.load(Ordering::Relaxed);
+        let owner = v & FUTEX_TID_MASK;
+        if v == NOT_RECOVERABLE || owner == 0 {
+            return true;
+        }
+        if owner != me.tid() {
+            return !me.is_sibling(owner);
+        }
+        // SAFETY: as in `unlock`: this thread owns the lock and linked its node when it took it.
+        unsafe { me.set_pending(&self.word, &self.node) };
+        // SAFETY: as above.
+        unsafe { me.dequeue(&self.word, &self.node) };
+        // What the kernel does for a dead owner: keep WAITERS, set OWNER_DIED, wake one sleeper.
+        // Release pairs with the next owner's Acquire CAS, as in `unlock`.
+        let old = self.word.swap(FUTEX_OWNER_DIED | (v & FUTEX_WAITERS), Ordering::Release);
+        if old & FUTEX_WAITERS != 0 {
+            futex_wake(&self.word, 1);
+        }
+        // SAFETY: `me` is the calling thread.
+        unsafe { me.clear_pending() };
+        true
     }
 
     /// Takes the lock, blocking as long as needed.

@@ -27,6 +27,11 @@
 //!   fences keep the stores in the order the kernel may observe them in when the thread is killed.
 //! * Limits: lock holders must be glibc threads in the same PID namespace; a lock must stay mapped
 //!   while held (the kernel stops at an unreadable node, as it does for glibc's mutexes).
+//! * The kernel walks at most `ROBUST_LIST_LIMIT` (2048) entries of a dying thread's list, so a
+//!   thread holding more would leave the oldest locked by a dead owner forever. With `std` each
+//!   thread counts the mpkit locks it holds and a lock beyond [`MAX_HELD`] is refused (`NoMem`);
+//!   glibc's robust mutexes held by the same thread share the kernel's 2048. Without `std` there
+//!   is no thread-local to count in, and the limit is the caller's to keep.
 //!
 //! # The TID cache and fork
 //! With `std` the TID and head address are cached per thread. A child of `fork` starts with the
@@ -56,6 +61,10 @@ pub(crate) const NODE_PREV_OFFSET: usize = 24;
 /// Bytes between a `next` field and the `prev` field before it (glibc's `QUEUE_PTR_ADJUST`).
 const PREV_BEFORE_NEXT: usize = NODE_NEXT_OFFSET - NODE_PREV_OFFSET;
 
+/// The most robust locks one thread may hold at once: the kernel's `ROBUST_LIST_LIMIT`, the
+/// number of list entries it walks when the thread dies.
+pub(crate) const MAX_HELD: u32 = 2048;
+
 /// The calling thread's TID and robust-list head, as the robust lock needs them.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct ThreadIdentity {
@@ -68,6 +77,19 @@ pub(crate) struct ThreadIdentity {
 impl ThreadIdentity {
     #[cfg(feature = "std")]
     const EMPTY: ThreadIdentity = ThreadIdentity { tid: 0, head: 0 };
+
+    /// Whether this thread may link one more lock (see [`MAX_HELD`]); always true without `std`.
+    #[inline]
+    pub(crate) fn may_hold_another(self) -> bool {
+        #[cfg(feature = "std")]
+        {
+            self.head == 0 || HELD.get() < MAX_HELD
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            true
+        }
+    }
 
     /// The identity of the calling thread.
     #[inline]
@@ -144,6 +166,8 @@ impl ThreadIdentity {
             head.write_volatile(next as usize);
             compiler_fence(Ordering::SeqCst);
         }
+        #[cfg(feature = "std")]
+        HELD.set(HELD.get() + 1);
     }
 
     /// Unlinks a node from this thread's robust list (glibc's `DEQUEUE_MUTEX`).
@@ -168,7 +192,17 @@ impl ThreadIdentity {
             prev.write_volatile(0);
             next.write_volatile(0);
         }
+        #[cfg(feature = "std")]
+        HELD.set(HELD.get() - 1);
     }
+}
+
+/// Whether `tid` is a live thread of the calling process (`tgkill(getpid(), tid, 0)`).
+#[cfg(feature = "std")]
+pub(crate) fn is_own_thread(tid: u32) -> bool {
+    let Ok(tid) = i32::try_from(tid) else { return false };
+    // SAFETY: signal 0 only checks that the thread exists in this thread group; nothing is sent.
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid() as libc::c_long, tid as libc::c_long, 0 as libc::c_long) == 0 }
 }
 
 /// Asks the kernel for the TID and robust-list head of the calling thread.
@@ -193,6 +227,8 @@ fn query() -> ThreadIdentity {
 #[cfg(feature = "std")]
 std::thread_local! {
     static CACHE: core::cell::Cell<ThreadIdentity> = const { core::cell::Cell::new(ThreadIdentity::EMPTY) };
+    /// Locks this thread has linked into its robust list and not yet unlinked.
+    static HELD: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
 }
 
 #[cfg(feature = "std")]
@@ -200,8 +236,10 @@ std::thread_local! {
 fn fill_cache() -> ThreadIdentity {
     static ATFORK: std::sync::Once = std::sync::Once::new();
     extern "C" fn clear_in_child() {
-        // The child's only thread is the one that forked: its cached TID is the parent's.
+        // The child's only thread is the one that forked: its cached TID is the parent's, and
+        // glibc gave it a fresh, empty robust list.
         CACHE.set(ThreadIdentity::EMPTY);
+        HELD.set(0);
     }
     ATFORK.call_once(|| {
         // SAFETY: registers a handler that only writes a const-initialised thread-local Cell.
