@@ -33,6 +33,13 @@
 #define MPK_NOWAIT 0
 
 /*
+ The most robust locks (`mpk_mutex`, array locks) one thread may hold at once: the number of
+ entries the kernel recovers from a dying thread's robust list, shared with glibc's robust
+ `pthread_mutex_t`s held by the same thread. A lock beyond it fails with `MPK_ERR_NOMEM`.
+ */
+#define MPK_MAX_HELD_LOCKS 2048
+
+/*
  Version of the shared-memory layouts; objects of another version are refused with
  `MPK_ERR_VERSION`.
  */
@@ -574,7 +581,10 @@ mpk_status mpk_mutex_create(mpk_mutex **out);
 
 /*
  Unmaps this process's view of a mutex made by `mpk_mutex_create`. NULL, and a mutex that was
- initialised in place, are ignored (in-place mutexes need no destruction).
+ initialised in place, are ignored (in-place mutexes need no destruction). A mutex the calling
+ thread holds is released first as if its owner had died (other processes get
+ `MPK_ERR_OWNER_DEAD`); one that another thread of this process holds stays mapped (its
+ memory is leaked), since that thread's robust list links it.
 
  # Safety
  `m` is NULL or a valid mutex, not used by this process after the call.
@@ -596,7 +606,8 @@ mpk_status mpk_mutex_init(mpk_mutex *m);
  Returns `MPK_OK`; `MPK_ERR_OWNER_DEAD` when the lock was taken from a dead owner (the caller
  holds it: repair the data, call `mpk_mutex_consistent`, then unlock; unlocking without that
  makes the mutex unusable); `MPK_ERR_TIMEOUT`; `MPK_ERR_NOT_RECOVERABLE`; `MPK_ERR_STATE` if the
- calling thread already holds it; `MPK_ERR_NULL`; `MPK_ERR_INVAL` (bad timeout, misaligned).
+ calling thread already holds it; `MPK_ERR_NOMEM` if the calling thread already holds
+ `MPK_MAX_HELD_LOCKS` locks; `MPK_ERR_NULL`; `MPK_ERR_INVAL` (bad timeout, misaligned).
 
  # Safety
  `m` is NULL or an initialised mutex.

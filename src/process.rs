@@ -33,7 +33,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::Error;
 use crate::sync::Deadline;
-use crate::sync::unmodelled::{AtomicI32, AtomicI64, Ordering};
+use crate::sync::unmodelled::{AtomicI32, AtomicI64, AtomicPtr, Ordering};
 use crate::sys::proc::{self as sys, Forked};
 
 /// Exit status of a child whose function panicked (Rust's own panic status).
@@ -79,11 +79,11 @@ impl Process {
     /// - As for [`spawn`](Self::spawn).
     pub unsafe fn spawn_with<F: FnOnce() -> i32>(opts: &ProcessOptions, f: F) -> Result<Process, Error> {
         reap_detached();
-        let parent = std::process::id();
+        let (parent, parent_tid) = (std::process::id() as i32, sys::thread_id());
         // SAFETY: the child below runs `f` under the caller's promise, then `_exit`s.
         match unsafe { sys::fork() }? {
             Forked::Child => {
-                if opts.daemon && !sys::die_with_parent(parent) {
+                if opts.daemon && !sys::die_with_parent(parent, parent_tid) {
                     sys::exit_now(1);
                 }
                 let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(CHILD_PANIC_EXIT);
@@ -209,18 +209,56 @@ pub fn cpu_count() -> usize {
     sys::cpu_count()
 }
 
-/// Children dropped while running, reaped later. Lock-free so that it is safe in a forked child
+/// Children dropped while running, reaped later: a list of 64-slot blocks that grows without
+/// limit and never shrinks (blocks are reused). Lock-free so that it is safe in a forked child
 /// (which inherits the parent's entries: they are not its children, and `reap_nohang` drops them).
-static DETACHED: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+struct Detached {
+    slots: [AtomicI32; 64],
+    next: AtomicPtr<Detached>,
+}
+
+impl Detached {
+    const fn new() -> Detached {
+        Detached { slots: [const { AtomicI32::new(0) }; 64], next: AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    /// The blocks, first to last.
+    fn blocks(&'static self) -> impl Iterator<Item = &'static Detached> {
+        core::iter::successors(Some(self), |b| {
+            // SAFETY: `next` is null or a block leaked by `detach`, which lives forever.
+            // Acquire pairs with the AcqRel CAS that published the block's initialised slots.
+            unsafe { b.next.load(Ordering::Acquire).as_ref() }
+        })
+    }
+}
+
+static DETACHED: Detached = Detached::new();
 
 fn detach(pid: i32) {
-    // If every slot is taken the child stays a zombie until this process exits; 64 children
-    // dropped while running and still running is far outside normal use.
-    let _ = DETACHED.iter().any(|slot| slot.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+    let mut block = &DETACHED;
+    loop {
+        if block.slots.iter().any(|slot| slot.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Relaxed).is_ok()) {
+            return;
+        }
+        let mut next = block.next.load(Ordering::Acquire);
+        if next.is_null() {
+            let fresh = Box::into_raw(Box::new(Detached::new()));
+            next = match block.next.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` was never published: this thread still owns it.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    winner
+                }
+            };
+        }
+        // SAFETY: `next` is a published block, leaked for the rest of the process's life.
+        block = unsafe { &*next };
+    }
 }
 
 fn reap_detached() {
-    for slot in &DETACHED {
+    for slot in DETACHED.blocks().flat_map(|b| &b.slots) {
         let pid = slot.load(Ordering::Acquire);
         if pid != 0 && sys::reap_nohang(pid) {
             let _ = slot.compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed);

@@ -19,7 +19,7 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// Real atomics even under loom: process bookkeeping (statics, handles) that no model covers.
 #[cfg(feature = "std")]
 pub(crate) mod unmodelled {
-    pub(crate) use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+    pub(crate) use core::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU64, Ordering};
 }
 
 /// Futex word bit: some thread may sleep on the word (kernel ABI, `FUTEX_WAITERS`).

@@ -174,3 +174,71 @@ fn non_daemonic_child_outlives_its_parent() {
 fn cpu_count_is_positive() {
     assert!(mpkit::process::cpu_count() >= 1);
 }
+
+/// 100 children dropped while running (more than the old fixed 64-slot table held) are all
+/// reaped once they exit: no zombie is left behind (issue 14.7).
+#[test]
+fn a_hundred_detached_children_are_all_reaped() {
+    let r = Region::new(4096).unwrap();
+    let pids: Vec<i32> = (0..100)
+        .map(|_| {
+            let p = child(|| {
+                while flag(&r, 0).load(Ordering::Acquire) == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                0
+            });
+            p.pid()
+        })
+        .collect();
+    flag(&r, 0).store(1, Ordering::Release);
+    for &pid in &pids {
+        wait_until("detached children to exit", || !matches!(proc_state(pid), Some('S' | 'R' | 'D')));
+    }
+    join(&child(|| 0));
+    let zombies: Vec<i32> = pids.iter().copied().filter(|&pid| proc_state(pid).is_some()).collect();
+    assert!(zombies.is_empty(), "{} of 100 detached children never reaped: {zombies:?}", zombies.len());
+}
+
+/// A thread starts a daemon child, drops its handle and exits at once: the child must die with
+/// the thread whatever the timing, even when the thread is gone before the child could ask for
+/// its death signal (issue 15.1). 100 times.
+#[test]
+fn a_daemon_of_a_thread_that_exits_at_once_always_dies() {
+    let mut escaped = 0;
+    for _ in 0..100 {
+        let pidfd = std::thread::spawn(|| {
+            let opts = ProcessOptions { daemon: true };
+            // SAFETY: the child only sleeps (async-signal-safe); the alarm bounds a leftover.
+            let p = unsafe {
+                Process::spawn_with(&opts, || loop {
+                    libc::alarm(60);
+                    libc::pause();
+                })
+            }
+            .unwrap();
+            // SAFETY: dup of a live descriptor; the copy is owned by the returned OwnedFd.
+            let fd = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&p.sentinel())) };
+            assert!(fd >= 0);
+            (p.pid(), fd)
+        })
+        .join()
+        .unwrap();
+        let (pid, fd) = pidfd;
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let died = unsafe { libc::poll(&mut pfd, 1, 2_000) } == 1;
+        if !died {
+            escaped += 1;
+            // SAFETY: kills the escaped child so the test leaves nothing behind.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // SAFETY: closes the dup made above.
+        unsafe { libc::close(fd) };
+        if escaped == 3 {
+            break;
+        }
+    }
+    join(&child(|| 0)); // reaps the detached children
+    assert_eq!(escaped, 0, "daemon children outlived the thread that started them");
+}

@@ -43,7 +43,7 @@ pub(crate) fn supervisor_main(shared: Shared, parent: u32, control: BorrowedFd<'
     if sys::parent_pid() != Some(parent as i32) {
         return 1; // the parent died before we could watch it
     }
-    let me = std::process::id();
+    let me = std::process::id() as i32; // single-threaded: also the forking thread's id
     let workers = shared.layout.workers;
     let mut children: Vec<Option<Child>> = (0..workers).map(|_| None).collect();
     let mut init_failures = vec![0u32; workers];
@@ -107,7 +107,7 @@ pub(crate) fn supervisor_main(shared: Shared, parent: u32, control: BorrowedFd<'
 }
 
 /// Forks worker `w`; `None` if the fork failed (retried later).
-fn spawn(shared: Shared, w: usize, supervisor: u32) -> Option<Child> {
+fn spawn(shared: Shared, w: usize, supervisor: i32) -> Option<Child> {
     // SAFETY: the supervisor is single-threaded, so the child may do anything before `_exit`.
     match unsafe { sys::fork() } {
         Ok(Forked::Child) => sys::exit_now(worker_main(shared, w, supervisor)),
@@ -153,8 +153,8 @@ fn kill_all(children: &mut [Option<Child>]) {
 }
 
 /// A worker's whole life; returns its exit status.
-fn worker_main(shared: Shared, w: usize, supervisor: u32) -> i32 {
-    if !sys::die_with_parent(supervisor) {
+fn worker_main(shared: Shared, w: usize, supervisor: i32) -> i32 {
+    if !sys::die_with_parent(supervisor, supervisor) {
         return 1;
     }
     let header = shared.header();

@@ -100,11 +100,22 @@ pub(crate) fn kill_and_reap(pid: i32) {
     }
 }
 
-/// Asks for SIGKILL when the thread that forked us exits, and checks that the parent still exists.
-/// Returns false if the parent `parent` is already gone.
-pub(crate) fn die_with_parent(parent: u32) -> bool {
+/// The calling thread's id (for [`die_with_parent`]).
+pub(crate) fn thread_id() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// Asks for SIGKILL when the thread that forked us exits, then checks that it has not exited
+/// already. Returns false if it has. `getppid()` alone cannot tell: a thread's children are
+/// handed to another thread of the same process when it exits, so the parent process id stays
+/// the same, and a thread that exited before our `prctl` sends no signal. Checking the thread
+/// after the `prctl` closes that window: it either exits later (and the kernel signals us) or is
+/// already gone (and `tgkill` says so).
+pub(crate) fn die_with_parent(parent: i32, parent_tid: i32) -> bool {
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() as u32 == parent)
+    // SAFETY: signal 0 only checks that thread `parent_tid` of process `parent` exists.
+    let thread_lives = unsafe { libc::syscall(libc::SYS_tgkill, parent as libc::c_long, parent_tid as libc::c_long, 0) } == 0;
+    thread_lives && rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() == parent)
 }
 
 /// CPUs this process may run on.
