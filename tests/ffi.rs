@@ -640,20 +640,6 @@ fn pool_null_and_bad_arguments() {
             MPK_ERR_NULL
         );
         assert_eq!(
-            mpk_pool_map(
-                p,
-                Some(double_task),
-                null_mut(),
-                (&x as *const i64).cast(),
-                8,
-                1,
-                out.as_mut_ptr().cast(),
-                0,
-                0
-            ),
-            MPK_ERR_INVAL
-        );
-        assert_eq!(
             mpk_pool_map(p, Some(double_task), null_mut(), null(), usize::MAX, 2, null_mut(), 8, 0),
             MPK_ERR_INVAL
         );

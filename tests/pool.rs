@@ -187,10 +187,10 @@ fn byte_level_calls_and_size_limits() {
         assert_eq!(p.apply_bytes(c_task, 0, &1i32.to_ne_bytes(), &mut small), Err(Error::MsgSize { needed: 4 }));
         let args: Vec<u8> = [1i32, 2, 3].iter().flat_map(|x| x.to_ne_bytes()).collect();
         let mut results = [0u8; 12];
-        p.map_bytes(c_task, 0, &args, 4, &mut results, 4, 0).unwrap();
+        p.map_bytes(c_task, 0, &args, 4, 3, &mut results, 4, 0).unwrap();
         assert_eq!(results.chunks(4).map(|c| i32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), [2, 4, 6]);
-        assert_eq!(p.map_bytes(c_task, 0, &args, 4, &mut results[..8], 4, 0).unwrap_err().error, Error::Inval);
-        assert_eq!(p.map_bytes(c_task, 0, &args, 4, &mut results, 0, 0).unwrap_err().error, Error::Inval);
+        assert_eq!(p.map_bytes(c_task, 0, &args, 4, 3, &mut results[..8], 4, 0).unwrap_err().error, Error::Inval);
+        assert_eq!(p.map_bytes(c_task, 0, &args, 4, 3, &mut results, 0, 0).unwrap_err().error, Error::Inval);
     }
 }
 

@@ -194,15 +194,12 @@ pub unsafe extern "C" fn mpk_pool_map(
         let f = task(r#fn)?;
         let (arg_total, result_total) =
             (n.checked_mul(arg_size).ok_or(Error::Inval)?, n.checked_mul(result_size).ok_or(Error::Inval)?);
-        if result_size == 0 {
-            return Err(Fail(MPK_ERR_INVAL));
-        }
         // SAFETY: forwarded caller duty.
         let args = unsafe { bytes(args, arg_total) }?;
         // SAFETY: forwarded caller duty.
         let results = unsafe { bytes_mut(results, result_total) }?;
         // SAFETY: `f` and `ctx` are valid in the workers (caller duty).
-        unsafe { p.map_bytes(f, ctx as usize, args, arg_size, results, result_size, chunksize) }.map_err(failed)
+        unsafe { p.map_bytes(f, ctx as usize, args, arg_size, n, results, result_size, chunksize) }.map_err(failed)
     })
 }
 

@@ -135,6 +135,17 @@ enum Life {
     Terminated,
 }
 
+impl Life {
+    /// May new work start? `State` after `close`, `Closed` once terminated (the pool is gone).
+    fn accepting(self) -> Result<(), Error> {
+        match self {
+            Life::Open => Ok(()),
+            Life::Closed => Err(Error::State),
+            Life::Terminated => Err(Error::Closed),
+        }
+    }
+}
+
 /// Parent-side bookkeeping (the parent is the only process that allocates).
 struct Book {
     life: Life,
@@ -196,6 +207,8 @@ pub struct Pool {
     book: Mutex<Book>,
     /// Regions made before this number are mapped in the workers too.
     generation: u64,
+    /// The process that created the pool, the only one that may use it.
+    creator: i32,
 }
 
 impl core::fmt::Debug for Pool {
@@ -292,6 +305,7 @@ impl Pool {
                 next_worker: 0,
             }),
             generation,
+            creator: sys::process_id(),
         })
     }
 
@@ -304,6 +318,13 @@ impl Pool {
     /// it has been started).
     pub fn worker_pids(&self) -> Vec<i32> {
         (0..self.workers()).map(|w| self.shared.worker(w).pid.load(Ordering::Relaxed) as i32).collect()
+    }
+
+    /// `State` unless the caller is the pool's creator. A forked child inherits the pool's
+    /// mapping but its bookkeeping is the parent's (job slots, arena, result routing), so every
+    /// call there fails and nothing shared is touched: no cross-talk with the parent's tasks.
+    fn check_creator(&self) -> Result<(), Error> {
+        if sys::process_id() == self.creator { Ok(()) } else { Err(Error::State) }
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
@@ -354,9 +375,7 @@ impl Pool {
     }
 
     fn alloc_job(&self, book: &mut Book) -> Result<u32, Error> {
-        if book.life != Life::Open {
-            return Err(Error::State);
-        }
+        book.life.accepting()?;
         if book.free_jobs.is_empty() {
             self.reclaim(book);
         }
@@ -389,6 +408,7 @@ impl Pool {
 
     /// Sends one task: `func(ctx, arg, ...)` with the result in the job's slot.
     pub(crate) fn submit(&self, func: TaskFn, ctx: usize, arg: &[u8]) -> Result<u32, Error> {
+        self.check_creator()?;
         if arg.len() > self.shared.layout.max_arg {
             return Err(Error::MsgSize { needed: self.shared.layout.max_arg });
         }
@@ -426,6 +446,7 @@ impl Pool {
     /// Waits for single task `j` and copies its result into `out`; the job is released unless
     /// the wait timed out or `out` is too small (`MsgSize`: kept for another try).
     pub(crate) fn collect(&self, j: u32, out: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
+        self.check_creator()?;
         let job = self.shared.job(j);
         let outcome = job.wait(deadline, LIVENESS_TICK, &mut || self.alive())?;
         let result = match outcome.failure() {
@@ -448,16 +469,21 @@ impl Pool {
 
     /// Whether single task `j` has ended, and how.
     pub(crate) fn peek(&self, j: u32) -> Option<Result<(), Error>> {
+        self.check_creator().ok()?;
         self.shared.job(j).outcome().map(|o| o.failure().map_or(Ok(()), |(error, _)| Err(error)))
     }
 
     /// Waits until single task `j` has ended (its result stays until collected).
     pub(crate) fn wait_for(&self, j: u32, deadline: Deadline) -> Result<(), Error> {
+        self.check_creator()?;
         self.shared.job(j).wait(deadline, LIVENESS_TICK, &mut || self.alive()).map(|_| ())
     }
 
     /// Gives up on single task `j`: released now if it ended, else once it does.
     pub(crate) fn abandon(&self, j: u32) {
+        if self.check_creator().is_err() {
+            return;
+        }
         let mut book = self.book();
         if self.shared.job(j).outcome().is_some() {
             self.release_job(&mut book, j, None);
@@ -516,6 +542,7 @@ impl Pool {
                 f as usize,
                 bytemuck::cast_slice(items),
                 size_of::<In>(),
+                items.len(),
                 bytemuck::cast_slice_mut(&mut out),
                 size_of::<Out>(),
                 chunksize,
@@ -524,8 +551,9 @@ impl Pool {
         Ok(out)
     }
 
-    /// Byte-level map: `args` holds `results.len() / result_size` items of `arg_size` bytes;
-    /// item `i`'s result goes to `results[i * result_size..]`.
+    /// Byte-level map: `args` holds `n` items of `arg_size` bytes; item `i`'s result goes to
+    /// `results[i * result_size..]`. Either size may be 0 (tasks that take no argument or return
+    /// nothing but their status).
     ///
     /// # Safety
     /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
@@ -536,17 +564,13 @@ impl Pool {
         ctx: usize,
         args: &[u8],
         arg_size: usize,
+        n: usize,
         results: &mut [u8],
         result_size: usize,
         chunksize: usize,
     ) -> Result<(), TaskError> {
-        // Items: from the arguments, or (for arguments of 0 bytes) from the results.
-        let n = args.len().checked_div(arg_size).or_else(|| results.len().checked_div(result_size)).unwrap_or(0);
         let fail = |error| TaskError { error, item: 0 };
-        if result_size == 0
-            || arg_size.checked_mul(n) != Some(args.len())
-            || result_size.checked_mul(n) != Some(results.len())
-        {
+        if arg_size.checked_mul(n) != Some(args.len()) || result_size.checked_mul(n) != Some(results.len()) {
             return Err(fail(Error::Inval));
         }
         let src = Source::Copy { args: std::borrow::Cow::Borrowed(args) };
@@ -675,6 +699,9 @@ impl Pool {
 
     /// No more tasks (Python's `close`): workers finish what was submitted, then exit.
     pub fn close(&self) {
+        if self.check_creator().is_err() {
+            return;
+        }
         let mut book = self.book();
         if book.life == Life::Open {
             book.life = Life::Closed;
@@ -684,6 +711,9 @@ impl Pool {
 
     /// Stops the workers now (Python's `terminate`): unfinished tasks end with `Closed`.
     pub fn terminate(&self) {
+        if self.check_creator().is_err() {
+            return;
+        }
         {
             let mut book = self.book();
             book.life = Life::Terminated;
@@ -713,6 +743,7 @@ impl Pool {
 
     /// As [`join`](Self::join), until `deadline`.
     pub fn join_until(&self, deadline: Deadline) -> Result<(), Error> {
+        self.check_creator()?;
         if self.book().life == Life::Open {
             return Err(Error::State);
         }
@@ -729,6 +760,9 @@ impl Pool {
 impl Pool {
     /// Terminates the pool unless its workers already exited, and reaps the supervisor.
     pub(crate) fn shutdown(&self) {
+        if self.check_creator().is_err() {
+            return; // the creator's pool: only this process's copy of the handle goes
+        }
         if self.supervisor.is_alive() {
             self.terminate();
         }
@@ -875,11 +909,10 @@ impl<'p, 'a> Chunks<'p, 'a> {
         let cap = (pool.shared.layout.arena_len / (4 * workers).max(1) / per_item).max(1);
         let chunk = if chunksize == 0 { n.div_ceil(4 * workers).max(1) } else { chunksize };
         let chunk = if matches!(src, Source::Copy { .. }) { chunk.min(cap) } else { chunk };
+        pool.check_creator()?;
         let group = {
             let mut book = pool.book();
-            if book.life != Life::Open {
-                return Err(Error::State);
-            }
+            book.life.accepting()?;
             let g = book.free_groups.pop().ok_or(Error::NoMem)?;
             book.group_refs[g as usize] = 1;
             g
@@ -1037,6 +1070,9 @@ impl<'p, 'a> Chunks<'p, 'a> {
 impl Drop for Chunks<'_, '_> {
     /// Chunks still running belong to the workers: their slots are reclaimed once they end.
     fn drop(&mut self) {
+        if self.pool.check_creator().is_err() {
+            return;
+        }
         let mut book = self.pool.book();
         for f in self.flights.drain(..) {
             if self.pool.shared.job(f.job).outcome().is_some() {
@@ -1080,6 +1116,7 @@ impl ImapBytes<'_> {
     /// `Timeout` if none came in time; a failed item yields its error (`TaskFailed`,
     /// `WorkerDied`) with its index in the error's `item`, and iteration goes on.
     pub fn next_into(&mut self, out: &mut [u8], deadline: Deadline) -> Result<(usize, usize), TaskError> {
+        self.run.pool.check_creator().map_err(|error| TaskError { error, item: self.next })?;
         loop {
             if let Some(r) = self.take_ready(out) {
                 return r;
@@ -1144,6 +1181,9 @@ impl ImapBytes<'_> {
 
 impl Drop for ImapBytes<'_> {
     fn drop(&mut self) {
+        if self.run.pool.check_creator().is_err() {
+            return;
+        }
         for (l, _) in self.ready.drain(..) {
             self.run.release(&l.flight);
         }

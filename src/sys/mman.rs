@@ -21,6 +21,7 @@ pub(crate) fn memfd(name: &str, len: u64) -> Result<OwnedFd, Error> {
 /// Creates the POSIX shared-memory object `name` (which must not exist), `len` zero bytes.
 /// On failure after creation the name is removed again.
 pub(crate) fn shm_create(name: &str, len: u64) -> Result<OwnedFd, Error> {
+    check_name(name)?;
     let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
     let fd = shm::open(name, flags, Mode::RUSR | Mode::WUSR).map_err(shm_error)?;
     if let Err(e) = fs::ftruncate(&fd, len) {
@@ -32,6 +33,7 @@ pub(crate) fn shm_create(name: &str, len: u64) -> Result<OwnedFd, Error> {
 
 /// Opens the existing POSIX shared-memory object `name`; returns it with its current size.
 pub(crate) fn shm_open(name: &str) -> Result<(OwnedFd, u64), Error> {
+    check_name(name)?;
     let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty()).map_err(shm_error)?;
     let size = fs::fstat(&fd)?.st_size as u64;
     Ok((fd, size))
@@ -44,7 +46,15 @@ pub(crate) fn size_of_fd(fd: impl AsFd) -> Result<u64, Error> {
 
 /// Removes the name `name`; mappings stay valid.
 pub(crate) fn shm_unlink(name: &str) -> Result<(), Error> {
+    check_name(name)?;
     shm::unlink(name).map_err(shm_error)
+}
+
+/// A name is one optional leading `/` and a plain file name. The system would quietly strip
+/// further leading slashes (`"//a"` is `"a"`), so they are refused here (`Inval`).
+fn check_name(name: &str) -> Result<(), Error> {
+    let base = name.strip_prefix('/').unwrap_or(name);
+    if base.starts_with('/') { Err(Error::Inval) } else { Ok(()) }
 }
 
 /// rustix reports an invalid name (empty, `.`, a `/` inside) as EINVAL, too long as ENAMETOOLONG.

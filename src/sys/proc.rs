@@ -100,6 +100,32 @@ pub(crate) fn kill_and_reap(pid: i32) {
     }
 }
 
+/// This process's id, cached: a `pthread_atfork` child handler clears the cache, so a forked
+/// child asks the kernel again. (A child made by a raw `clone` that skips glibc's fork handlers
+/// would see its parent's id; mpkit forks only through [`fork`].)
+pub(crate) fn process_id() -> i32 {
+    use core::sync::atomic::{AtomicI32, Ordering};
+    static PID: AtomicI32 = AtomicI32::new(0);
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn clear_in_child() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    // Relaxed: the id is a value of this process alone, written by whichever thread asks first.
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            ATFORK.call_once(|| {
+                // SAFETY: registers a handler that only stores to a static atomic.
+                let rc = unsafe { libc::pthread_atfork(None, None, Some(clear_in_child)) };
+                assert_eq!(rc, 0, "pthread_atfork failed");
+            });
+            let pid = rustix::process::getpid().as_raw_nonzero().get();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
 /// The calling thread's id (for [`die_with_parent`]).
 pub(crate) fn thread_id() -> i32 {
     rustix::thread::gettid().as_raw_nonzero().get()
@@ -114,7 +140,8 @@ pub(crate) fn thread_id() -> i32 {
 pub(crate) fn die_with_parent(parent: i32, parent_tid: i32) -> bool {
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
     // SAFETY: signal 0 only checks that thread `parent_tid` of process `parent` exists.
-    let thread_lives = unsafe { libc::syscall(libc::SYS_tgkill, parent as libc::c_long, parent_tid as libc::c_long, 0) } == 0;
+    let thread_lives =
+        unsafe { libc::syscall(libc::SYS_tgkill, parent as libc::c_long, parent_tid as libc::c_long, 0) } == 0;
     thread_lives && rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() == parent)
 }
 
