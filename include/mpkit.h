@@ -46,6 +46,17 @@
 #define MPK_ABI_VERSION 1
 
 /*
+ Largest queue capacity, in messages (2^30). Capacities 1..=this are accepted; 0, or more than this, is
+ `MPK_ERR_INVAL`.
+ */
+#define MPK_QUEUE_MAX_CAPACITY (1 << 30)
+
+/*
+ Largest `max_msg`, in bytes (2^30). 1..=this is accepted; 0, or more than this, is `MPK_ERR_INVAL`.
+ */
+#define MPK_QUEUE_MAX_MSG (1 << 30)
+
+/*
  A typed array (or value) in shared memory, with its lock. Thread-safe handle; the elements
  follow the lock discipline of the caller (lock with `mpk_array_lock`, or use atomics).
  */
@@ -84,6 +95,15 @@ typedef struct mpk_process mpk_process;
  A bounded multi-producer multi-consumer queue of messages of 0..=max_msg bytes. The pointer
  is the queue itself, in place in shared memory: use it from any thread of any process that
  maps that memory (children forked after creation inherit it at the same address).
+
+ Sizes: `capacity` 1..=`MPK_QUEUE_MAX_CAPACITY` messages, `max_msg` 1..=`MPK_QUEUE_MAX_MSG`
+ bytes; the ring takes `mpk_queue_size(capacity, max_msg)` bytes (320 plus `capacity` slots of
+ `max_msg + 8` rounded up to 8), which must fit the address space. Beyond these limits every
+ constructor returns `MPK_ERR_INVAL` (and `mpk_queue_size` 0). An owned queue costs memory only
+ as messages first reach its slots, so a huge one is created at once; if the system cannot map
+ it, creation fails with `MPK_ERR_NOMEM`, and if it cannot supply a page later (a ring larger
+ than memory, filled), the process gets the kernel's answer to any overcommitted shared
+ mapping (SIGBUS or the OOM killer).
  */
 typedef struct mpk_queue mpk_queue;
 
@@ -392,6 +412,7 @@ void *mpk_array_data(mpk_array *a);
 
 /*
  Releases this process's handle and mapping (other processes keep theirs). NULL is ignored.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `a` is NULL or a live array handle, not used after the call.
@@ -436,6 +457,7 @@ mpk_type mpk_array_type(const mpk_array *a);
 /*
  Frees the handle. A task still running goes on; its slot is reclaimed once it ends. NULL is
  ignored.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `a` is NULL or a live handle, not used afterwards.
@@ -533,6 +555,7 @@ int mpk_cpu_count(void);
 /*
  Frees the iterator; chunks still running go on and are reclaimed once they end. NULL is
  ignored.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `it` is NULL or a live iterator, not used afterwards.
@@ -585,6 +608,7 @@ mpk_status mpk_mutex_create(mpk_mutex **out);
  thread holds is released first as if its owner had died (other processes get
  `MPK_ERR_OWNER_DEAD`); one that another thread of this process holds stays mapped (its
  memory is leaked), since that thread's robust list links it.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `m` is NULL or a valid mutex, not used by this process after the call.
@@ -688,6 +712,7 @@ mpk_status mpk_pool_create(const mpk_pool_opts *opts, mpk_pool **out);
  Terminates the pool (unless it was joined), reaps its processes and frees the handle.
  Outstanding `mpk_async`/`mpk_iter` handles stay safe to use (they report `MPK_ERR_CLOSED`)
  and to destroy. NULL is ignored.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `p` is NULL or a live pool, not used afterwards.
@@ -800,6 +825,7 @@ size_t mpk_pool_workers(const mpk_pool *p);
 /*
  Releases the handle. An exited child is reaped now; a running one is detached and reaped by
  a later `mpk_process_start`/`mpk_process_destroy` (it is not killed). NULL is ignored.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `p` is NULL or a live handle, not used after the call.
@@ -888,7 +914,9 @@ size_t mpk_queue_capacity(const mpk_queue *q);
 
 /*
  Closes the queue for every process: puts fail with `MPK_ERR_CLOSED`; gets drain what is
- left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken.
+ left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken. A slot claimed by a put that never
+ finished (its process died or stopped) counts as not there: gets waiting at it return
+ `MPK_ERR_CLOSED` (messages put behind it stay unreachable).
 
  # Safety
  `q` is NULL or a queue.
@@ -897,7 +925,9 @@ mpk_status mpk_queue_close(mpk_queue *q);
 
 /*
  Creates a queue in its own shared mapping, shared with children forked afterwards.
- Release it with `mpk_queue_destroy`. `MPK_ERR_INVAL` for bad sizes.
+ Release it with `mpk_queue_destroy`. `MPK_ERR_INVAL` for bad sizes (see `mpk_queue`),
+ `MPK_ERR_NOMEM` if the mapping cannot be made. Returns at once whatever the size: slots'
+ pages are allocated when messages first reach them.
 
  # Safety
  `out` is NULL or writable.
@@ -915,7 +945,8 @@ mpk_status mpk_queue_create_named(const char *name, size_t capacity, size_t max_
 
 /*
  Unmaps this process's view of a queue from `mpk_queue_create*`/`mpk_queue_open_named`.
- NULL, and queues built in place with `mpk_queue_init`, are ignored.
+ NULL, and queues built in place with `mpk_queue_init`, are ignored. Destroying the same
+ handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `q` is NULL or a queue, not used by this process afterwards.
@@ -954,7 +985,8 @@ mpk_status mpk_queue_get_many(mpk_queue *q,
 /*
  Builds an empty queue in caller memory (8-byte aligned, `mem_len >= mpk_queue_size(...)`):
  no allocation; put it in shared memory to share it. `*out` is `mem` as a queue.
- `MPK_ERR_INVAL` for bad sizes, too little memory or misalignment.
+ `MPK_ERR_INVAL` for bad sizes (see `mpk_queue`), too little memory or misalignment. Writes
+ one word per slot (the memory may hold anything), so it touches every slot's page.
 
  # Safety
  `mem` is NULL or valid for `mem_len` bytes, used by nothing else, and outlives every use of
@@ -987,8 +1019,8 @@ size_t mpk_queue_len(const mpk_queue *q);
 size_t mpk_queue_max_msg(const mpk_queue *q);
 
 /*
- Opens a named queue. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` if it is not an mpkit queue;
- `MPK_ERR_VERSION`.
+ Opens a named queue. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` at once if it is not an mpkit
+ queue or any of its layout words is inconsistent (corrupted); `MPK_ERR_VERSION`.
 
  # Safety
  `name` is NULL or NUL-terminated; `out` is NULL or writable.
@@ -1064,6 +1096,7 @@ void *mpk_shm_data(mpk_shm *r);
 
 /*
  Unmaps this process's view and frees the handle (the name, if any, stays). NULL is ignored.
+ Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
  `r` is NULL or a live handle, not used after the call.
@@ -1072,7 +1105,9 @@ void mpk_shm_destroy(mpk_shm *r);
 
 /*
  Opens a region made by `mpk_shm_create_named`. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` for a
- foreign or truncated object or another kind of mpkit object; `MPK_ERR_VERSION`.
+ foreign or truncated object or another kind of mpkit object; `MPK_ERR_VERSION`. Never waits:
+ mpkit names an object only once it is complete, so anything else found under a name (empty,
+ all zero, half-built) is refused at once.
 
  # Safety
  `name` is NULL or NUL-terminated; `out` is NULL or writable.

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use common::{child, join};
+use common::{child, flag, join, wait_until};
 use mpkit::{ByteQueue, Error, Region, pipe};
 
 const PRODUCERS: u64 = 3;
@@ -233,4 +233,68 @@ fn pipe_one_way_stream() {
     }
     assert_eq!(r.recv(&mut buf), Err(Error::Closed));
     assert_eq!(join(&c), 0);
+}
+
+/// Issue 14.8: a putter that claimed a slot and died before publishing it leaves getters waiting
+/// at that slot; `close` must release them: gets answer `Closed` at once (the unpublished slot
+/// counts as not there), now and later, through the Rust API and the C ABI.
+#[test]
+fn close_releases_getters_behind_a_dead_putter() {
+    use std::time::{Duration, Instant};
+    let q = ByteQueue::new(4, 8).unwrap();
+    let flags = Region::new(1024).unwrap();
+    let (qr, fl) = (&q, &flags);
+    // The child claims a slot, then stops forever inside the put (the message closure runs
+    // between claim and publish; its first call is the length check before the claim).
+    let putter = child(move || {
+        let calls = std::cell::Cell::new(0);
+        let _ = qr.as_ref().put_many(
+            1,
+            |_| {
+                calls.set(calls.get() + 1);
+                if calls.get() == 2 {
+                    flag(fl, 0).store(1, Ordering::Release);
+                    loop {
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+                b"never"
+            },
+            mpkit::Deadline::FOREVER,
+        );
+        1
+    });
+    wait_until("the putter to claim its slot", || flag(&flags, 0).load(Ordering::Acquire) == 1);
+    putter.kill().unwrap();
+    assert_eq!(join(&putter), -9, "killed mid-put");
+    assert_eq!(q.len(), 1, "the dead putter's claim counts");
+    let mut buf = [0u8; 8];
+    assert_eq!(q.try_get(&mut buf), Err(Error::Timeout), "nothing published yet");
+
+    std::thread::scope(|s| {
+        let getter = s.spawn(|| {
+            let mut buf = [0u8; 8];
+            let r = q.get_timeout(&mut buf, Duration::from_secs(10));
+            (r, Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(100)); // let it wait at the stuck slot
+        let closed_at = Instant::now();
+        q.close();
+        let (r, returned_at) = getter.join().unwrap();
+        let after = returned_at.saturating_duration_since(closed_at);
+        assert_eq!(r, Err(Error::Closed), "the waiting getter, {after:?} after close");
+        // The bug is "does not answer in time" (it waited out its whole timeout): a generous bound.
+        assert!(after < Duration::from_millis(500), "the getter returned {after:?} after close");
+    });
+    assert_eq!(q.try_get(&mut buf), Err(Error::Closed), "a later try_get");
+    let t0 = Instant::now();
+    assert_eq!(q.get_timeout(&mut buf, Duration::from_secs(5)), Err(Error::Closed), "a later get");
+    assert!(t0.elapsed() < Duration::from_millis(500), "a later get took {:?}", t0.elapsed());
+    let mut len = 0;
+    let ring = q.as_ref().as_ptr().cast::<mpkit::ffi::mpk_queue>();
+    // SAFETY: `ring` is the live queue; `buf` has 8 bytes.
+    let st = unsafe { mpkit::ffi::mpk_queue_get(ring, buf.as_mut_ptr().cast(), 8, &mut len, 5000) };
+    assert_eq!(st, mpkit::ffi::MPK_ERR_CLOSED, "a later C get");
+    assert!(t0.elapsed() < Duration::from_secs(1), "later gets took {:?}", t0.elapsed());
+    assert_eq!(q.try_put(b"x"), Err(Error::Closed));
 }

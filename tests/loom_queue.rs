@@ -4,7 +4,12 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_queue`.
 //! Mutation checks (.ci/loom): `MPK_MUTANT=queue_no_wake` must deadlock `blocking_1p1c_wakes`;
-//! `queue_relaxed_publish` must make `try_2p1c` report a causality violation.
+//! `queue_relaxed_publish` must make `try_2p1c` report a causality violation;
+//! `queue_close_no_recheck` must make `close_after_put_drains_first` lose the message.
+//!
+//! Slots hold their lap as stamp (all-zero = free for lap 0); `ring` builds them with `init`,
+//! the same stamps that `init_zeroed` leaves as zero bytes, and the capacity-1 and -2 models wrap
+//! so every stamp transition (free, published, released for the next lap) is exercised.
 #![cfg(loom)]
 
 use std::ptr::NonNull;
@@ -147,5 +152,66 @@ fn join_wakes_after_task_done() {
         });
         q.join(Deadline::FOREVER).unwrap();
         assert_eq!(worker.join().unwrap(), 1);
+    });
+}
+
+/// A put that completed before `close` is still delivered: a consumer that sees the ring closed
+/// looks at the head once more before it answers `Closed` (its first look may have been stale).
+#[test]
+fn close_after_put_drains_first() {
+    loom::model(|| {
+        let q = ring(1);
+        let p = thread::spawn(move || {
+            q.put(&7u64.to_le_bytes(), Deadline::FOREVER).unwrap();
+            q.close();
+        });
+        let mut buf = [0u8; 8];
+        let first = q.get(&mut buf, Deadline::FOREVER);
+        assert_eq!(first, Ok(8), "the message put before close was lost");
+        assert_eq!(u64::from_le_bytes(buf), 7);
+        assert_eq!(q.get(&mut buf, Deadline::FOREVER), Err(Error::Closed));
+        p.join().unwrap();
+    });
+}
+
+/// A producer claims a slot and stalls before publishing it (as if it died); a consumer blocks
+/// at that slot; `close` releases it with `Closed` (it used to wait at the slot forever).
+#[test]
+fn close_releases_a_getter_behind_an_unpublished_slot() {
+    loom::model(|| {
+        let q = ring(2);
+        let release = std::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let claimed = std::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let (r, c) = (release.clone(), claimed.clone());
+        let p = thread::spawn(move || {
+            let calls = std::cell::Cell::new(0);
+            // The first call is the length check before the claim; the second runs between the
+            // claim and the publish: stall there until the consumer has its answer.
+            let _ = q.put_many(
+                1,
+                |_| {
+                    calls.set(calls.get() + 1);
+                    if calls.get() == 2 {
+                        c.store(true, loom::sync::atomic::Ordering::Release);
+                        while !r.load(loom::sync::atomic::Ordering::Acquire) {
+                            thread::yield_now();
+                        }
+                    }
+                    &[1u8; 8][..]
+                },
+                Deadline::FOREVER,
+            );
+        });
+        while !claimed.load(loom::sync::atomic::Ordering::Acquire) {
+            thread::yield_now();
+        }
+        let cons = thread::spawn(move || {
+            let mut buf = [0u8; 8];
+            q.get(&mut buf, Deadline::FOREVER)
+        });
+        q.close();
+        assert_eq!(cons.join().unwrap(), Err(Error::Closed));
+        release.store(true, loom::sync::atomic::Ordering::Release);
+        p.join().unwrap();
     });
 }

@@ -236,3 +236,97 @@ fn threads_mpmc_exactly_once() {
     assert_eq!(count.load(Ordering::Relaxed), n);
     assert_eq!(sum.load(Ordering::Relaxed), n * (n + 1) / 2);
 }
+
+/// Resident pages of this process, in bytes (`/proc/self/statm`, second field).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// Issue 14.6: a queue of 2^30 slots (24 GiB of ring) is created at once and costs nothing until
+/// used: creating it must not touch every slot (it used to run until the machine ran out of
+/// memory). Through both the C ABI and the Rust API.
+#[test]
+fn huge_queue_is_created_lazily() {
+    use mpkit::ffi::{
+        MPK_OK, mpk_queue, mpk_queue_capacity, mpk_queue_create, mpk_queue_destroy, mpk_queue_get, mpk_queue_put,
+    };
+    const SLOTS: usize = 1 << 30;
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let mut q: *mut mpk_queue = std::ptr::null_mut();
+    // SAFETY: `q` is writable.
+    assert_eq!(unsafe { mpk_queue_create(SLOTS, 16, &mut q) }, MPK_OK);
+    let took = t0.elapsed();
+    // The bug is "does not answer in time" (it ran for minutes): a generous bound.
+    assert!(took < Duration::from_secs(3), "creating 2^30 slots took {took:?}");
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 64 << 20, "creating the queue made {} MiB resident", grown >> 20);
+    // SAFETY: `q` is a live queue; the buffers have the stated sizes.
+    unsafe {
+        assert_eq!(mpk_queue_capacity(q), SLOTS);
+        for i in 0..1000u64 {
+            assert_eq!(mpk_queue_put(q, i.to_le_bytes().as_ptr().cast(), 8, 0), MPK_OK);
+        }
+        let mut buf = [0u8; 16];
+        let mut len = 0;
+        for i in 0..1000u64 {
+            assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), 16, &mut len, 0), MPK_OK);
+            assert_eq!((len, u64::from_le_bytes(buf[..8].try_into().unwrap())), (8, i));
+        }
+        mpk_queue_destroy(q);
+    }
+
+    let t0 = Instant::now();
+    let q = ByteQueue::new(SLOTS, 16).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(3), "ByteQueue::new took {:?}", t0.elapsed());
+    q.put(b"far from full").unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(q.get(&mut buf), Ok(13));
+    assert_eq!(q.len(), 0);
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 64 << 20, "two huge queues made {} MiB resident", grown >> 20);
+}
+
+/// Issue 14.6: an absurd size (2^30 slots of 16 KiB: 16 TiB of ring) is refused with NoMem or
+/// created without touching memory, at once.
+#[test]
+fn absurd_queue_size_is_refused_or_lazy() {
+    use mpkit::ffi::{
+        MPK_ERR_NOMEM, MPK_OK, mpk_queue, mpk_queue_create, mpk_queue_destroy, mpk_queue_get, mpk_queue_put,
+        mpk_queue_size,
+    };
+    const SLOTS: usize = 1 << 30;
+    const MSG: usize = (1 << 14) - 8; // a 16 KiB stride
+    assert_eq!(mpk_queue_size(SLOTS, MSG), (SLOTS << 14) + 320, "16 TiB of ring");
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let mut q: *mut mpk_queue = std::ptr::null_mut();
+    // SAFETY: `q` is writable.
+    let st = unsafe { mpk_queue_create(SLOTS, MSG, &mut q) };
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(3), "creating a 16 TiB queue took {took:?}");
+    assert!(st == MPK_OK || st == MPK_ERR_NOMEM, "status {st}");
+    if st == MPK_OK {
+        let msg = vec![7u8; MSG];
+        let mut buf = vec![0u8; MSG];
+        let mut len = 0;
+        // SAFETY: `q` is a live queue; the buffers have the stated sizes.
+        unsafe {
+            assert_eq!(mpk_queue_put(q, msg.as_ptr().cast(), MSG, 0), MPK_OK);
+            assert_eq!(mpk_queue_get(q, buf.as_mut_ptr().cast(), MSG, &mut len, 0), MPK_OK);
+            mpk_queue_destroy(q);
+        }
+        assert_eq!((len, &buf), (MSG, &msg));
+    }
+    // The largest sizes the queue accepts: 2^30 slots of 2^30 bytes, an exabyte, beyond any
+    // address space: NoMem at once.
+    let t0 = Instant::now();
+    // SAFETY: `q` is writable.
+    let st = unsafe { mpk_queue_create(SLOTS, 1 << 30, &mut q) };
+    assert_eq!(st, MPK_ERR_NOMEM, "an exabyte queue");
+    assert!(t0.elapsed() < Duration::from_secs(3), "refusing an exabyte queue took {:?}", t0.elapsed());
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 64 << 20, "the absurd queues made {} MiB resident", grown >> 20);
+}

@@ -97,7 +97,7 @@ fn foreign_object_is_bad_object() {
 
 #[test]
 fn truncated_object_is_bad_object() {
-    // Shorter than a header: waits out the creator's grace period, then refuses.
+    // Shorter than a header: refused at once (names appear only on complete objects).
     let name = unique("short");
     plant(&name, b"MPKITSHM");
     assert_eq!(Region::open_named(&name).unwrap_err(), Error::BadObject);
@@ -171,4 +171,137 @@ fn a_4_gib_array_costs_nothing_until_touched() {
     }
     let grown = rss_kib().saturating_sub(before);
     assert!(grown < 16 * 1024, "RSS grew by {grown} KiB for 4 touched pages");
+}
+
+/// Issue 14.9 (a): an object that can never become a valid mpkit object — empty, shorter than a
+/// header, all zero, foreign, or left half-built — is refused at once (it used to wait out a
+/// one-second grace period for a creator that was not there).
+#[test]
+fn never_valid_objects_answer_at_once() {
+    let mut half_built = vec![0u8; 4096];
+    half_built[..8].copy_from_slice(b"MPKITSHM");
+    half_built[8..12].copy_from_slice(&mpkit::shm::ABI_VERSION.to_le_bytes());
+    half_built[12..16].copy_from_slice(&1u32.to_le_bytes()); // Raw
+    half_built[16..20].copy_from_slice(&1u32.to_le_bytes()); // INITIALIZING, forever
+    half_built[20..24].copy_from_slice(&64u32.to_le_bytes());
+    half_built[24..32].copy_from_slice(&4096u64.to_le_bytes());
+    half_built[32..40].copy_from_slice(&(4096u64 - 64).to_le_bytes());
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("empty", Vec::new()),
+        ("short", b"MPKITSHM".to_vec()),
+        ("header-only", vec![0; 64]),
+        ("zero", vec![0; 4096]),
+        ("foreign", vec![0x5a; 4096]),
+        ("half-built", half_built),
+    ];
+    for (tag, bytes) in cases {
+        let name = unique(tag);
+        plant(&name, &bytes);
+        let t0 = std::time::Instant::now();
+        assert_eq!(Region::open_named(&name).unwrap_err(), Error::BadObject, "{tag}");
+        assert_eq!(mpkit::ByteQueue::open_named(&name).unwrap_err(), Error::BadObject, "{tag} as a queue");
+        let c_name = std::ffi::CString::new(name.clone()).unwrap();
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated name and a writable out-pointer.
+        let st = unsafe { mpkit::ffi::mpk_shm_open_named(c_name.as_ptr(), &mut out) };
+        assert_eq!(st, mpkit::ffi::MPK_ERR_BAD_OBJECT, "{tag} through C");
+        let took = t0.elapsed();
+        // The bug is "does not answer in time" (1 s per open): a generous bound for three opens.
+        assert!(took < std::time::Duration::from_millis(500), "{tag}: three opens took {took:?}");
+        Region::unlink(&name).unwrap();
+    }
+}
+
+/// Issue 14.9 (a), the other side of the rule: an object's name appears only once the object is
+/// complete, so an opener racing a creator sees `NotFound` or a ready object, never a
+/// half-built one (which it now refuses at once instead of waiting for it).
+#[test]
+fn opening_while_created_sees_nothing_or_a_ready_object() {
+    let name = unique("race");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..300 {
+                let q = mpkit::ByteQueue::create_named(&name, 1000, 64).unwrap();
+                drop(q); // removes the name
+            }
+            stop.store(true, Ordering::Release);
+        });
+        let mut opened = 0;
+        while !stop.load(Ordering::Acquire) {
+            match mpkit::ByteQueue::open_named(&name) {
+                Ok(q) => {
+                    assert_eq!((q.capacity(), q.max_msg()), (1000, 64));
+                    opened += 1;
+                }
+                Err(Error::NotFound) => {}
+                Err(e) => panic!("opened a queue under construction: {e}"),
+            }
+        }
+        eprintln!("opened {opened} times");
+    });
+}
+
+/// Issue 14.9 (b): a named queue with any one layout word corrupted (in the region header or
+/// in the ring's control block) is refused on open with `BadObject` (or `Version` for the
+/// version word), and never crashes. A corrupted `stride` used to open and then segfault on put.
+#[test]
+fn corrupted_queue_layout_is_bad_object() {
+    // capacity 5 (one_lap 8, so indices 5..8 are invalid), max_msg 24 (stride 32).
+    let name = unique("qlayout");
+    let mut q = mpkit::ByteQueue::create_named(&name, 5, 24).unwrap();
+    q.persist();
+    drop(q);
+    let path = format!("/dev/shm{name}");
+    let good = std::fs::read(&path).unwrap();
+    assert_eq!(good.len(), 64 + 320 + 5 * 32);
+    // (what, offset, width, bad values)
+    let fields: &[(&str, usize, usize, &[u64])] = &[
+        ("header len", 24, 8, &[0, 545, 4096]),
+        ("header capacity", 32, 8, &[0, 4, 6, 1 << 40]),
+        ("header max_msg", 40, 8, &[0, 16, 25, 1 << 40]),
+        ("header layout[2]", 48, 8, &[1]),
+        ("header layout[3]", 56, 8, &[1]),
+        ("ring magic", 64, 4, &[0, 0xdead_beef]),
+        ("ring version", 68, 4, &[0, 99]),
+        ("ring capacity", 72, 8, &[0, 4, 6, 1 << 31, u64::MAX]),
+        ("ring one_lap", 80, 8, &[0, 4, 7, 16, 1 << 62]),
+        ("ring lap_shift", 88, 4, &[0, 2, 4, 63, 64, 1000]),
+        ("ring reserved", 92, 4, &[1]),
+        ("ring max_msg", 96, 8, &[0, 16, 25, 1 << 40]),
+        ("ring stride", 104, 8, &[0, 8, 16, 24, 40, 1 << 40, u64::MAX]),
+        ("ring tail", 128, 8, &[5, 7, 8 + 6, 1 << 62]),
+        ("ring head", 192, 8, &[5, 7, 8]),
+    ];
+    let mut missed = Vec::new();
+    for &(what, offset, width, values) in fields {
+        for &v in values {
+            let mut bytes = good.clone();
+            bytes[offset..offset + width].copy_from_slice(&v.to_le_bytes()[..width]);
+            std::fs::write(&path, &bytes).unwrap();
+            let got = mpkit::ByteQueue::open_named(&name).map(|_| ());
+            let want: &[Error] =
+                if what.ends_with("version") { &[Error::Version, Error::BadObject] } else { &[Error::BadObject] };
+            if !matches!(got, Err(e) if want.contains(&e)) {
+                missed.push(format!("{what} = {v:#x}: open gave {got:?}"));
+            }
+            let c_name = std::ffi::CString::new(name.clone()).unwrap();
+            let mut out = std::ptr::null_mut();
+            // SAFETY: a NUL-terminated name and a writable out-pointer.
+            let st = unsafe { mpkit::ffi::mpk_queue_open_named(c_name.as_ptr(), &mut out) };
+            if st >= 0 {
+                missed.push(format!("{what} = {v:#x}: mpk_queue_open_named gave {st}"));
+                // SAFETY: `out` is the queue just opened (released without touching the ring).
+                unsafe { mpkit::ffi::mpk_queue_destroy(out) };
+            }
+        }
+    }
+    assert!(missed.is_empty(), "corruptions not refused:\n{}", missed.join("\n"));
+    // The untouched object still opens and works.
+    std::fs::write(&path, &good).unwrap();
+    let q = mpkit::ByteQueue::open_named(&name).unwrap();
+    q.put(b"intact").unwrap();
+    let mut buf = [0u8; 24];
+    assert_eq!(q.get(&mut buf), Ok(6));
+    Region::unlink(&name).unwrap();
 }

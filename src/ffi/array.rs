@@ -211,6 +211,7 @@ pub unsafe extern "C" fn mpk_array_lock(a: *mut mpk_array) -> *mut mpk_mutex {
 }
 
 /// Releases this process's handle and mapping (other processes keep theirs). NULL is ignored.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `a` is NULL or a live array handle, not used after the call.

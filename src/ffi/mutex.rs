@@ -74,6 +74,7 @@ pub unsafe extern "C" fn mpk_mutex_create(out: *mut *mut mpk_mutex) -> mpk_statu
 /// thread holds is released first as if its owner had died (other processes get
 /// `MPK_ERR_OWNER_DEAD`); one that another thread of this process holds stays mapped (its
 /// memory is leaked), since that thread's robust list links it.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `m` is NULL or a valid mutex, not used by this process after the call.

@@ -378,6 +378,7 @@ pub unsafe extern "C" fn mpk_async_successful(a: *mut mpk_async, out: *mut bool)
 
 /// Frees the handle. A task still running goes on; its slot is reclaimed once it ends. NULL is
 /// ignored.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `a` is NULL or a live handle, not used afterwards.
@@ -518,6 +519,7 @@ pub unsafe extern "C" fn mpk_iter_next(
 
 /// Frees the iterator; chunks still running go on and are reclaimed once they end. NULL is
 /// ignored.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `it` is NULL or a live iterator, not used afterwards.
@@ -593,6 +595,7 @@ pub unsafe extern "C" fn mpk_pool_join(p: *mut mpk_pool, timeout_ms: i64) -> mpk
 /// Terminates the pool (unless it was joined), reaps its processes and frees the handle.
 /// Outstanding `mpk_async`/`mpk_iter` handles stay safe to use (they report `MPK_ERR_CLOSED`)
 /// and to destroy. NULL is ignored.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `p` is NULL or a live pool, not used afterwards.

@@ -157,6 +157,7 @@ pub unsafe extern "C" fn mpk_process_sentinel(p: *const mpk_process) -> c_int {
 
 /// Releases the handle. An exited child is reaped now; a running one is detached and reaped by
 /// a later `mpk_process_start`/`mpk_process_destroy` (it is not killed). NULL is ignored.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `p` is NULL or a live handle, not used after the call.

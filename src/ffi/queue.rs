@@ -8,9 +8,26 @@ use crate::error::Error;
 use crate::queue::{ByteQueue, QueueRef};
 use crate::shm::{Kind, Region};
 
+/// Largest queue capacity, in messages (2^30). Capacities 1..=this are accepted; 0, or more than this, is
+/// `MPK_ERR_INVAL`.
+pub const MPK_QUEUE_MAX_CAPACITY: usize = 1 << 30;
+const _: () = assert!(MPK_QUEUE_MAX_CAPACITY == crate::queue::MAX_CAPACITY);
+/// Largest `max_msg`, in bytes (2^30). 1..=this is accepted; 0, or more than this, is `MPK_ERR_INVAL`.
+pub const MPK_QUEUE_MAX_MSG: usize = 1 << 30;
+const _: () = assert!(MPK_QUEUE_MAX_MSG == crate::queue::MAX_MSG);
+
 /// A bounded multi-producer multi-consumer queue of messages of 0..=max_msg bytes. The pointer
 /// is the queue itself, in place in shared memory: use it from any thread of any process that
 /// maps that memory (children forked after creation inherit it at the same address).
+///
+/// Sizes: `capacity` 1..=`MPK_QUEUE_MAX_CAPACITY` messages, `max_msg` 1..=`MPK_QUEUE_MAX_MSG`
+/// bytes; the ring takes `mpk_queue_size(capacity, max_msg)` bytes (320 plus `capacity` slots of
+/// `max_msg + 8` rounded up to 8), which must fit the address space. Beyond these limits every
+/// constructor returns `MPK_ERR_INVAL` (and `mpk_queue_size` 0). An owned queue costs memory only
+/// as messages first reach its slots, so a huge one is created at once; if the system cannot map
+/// it, creation fails with `MPK_ERR_NOMEM`, and if it cannot supply a page later (a ring larger
+/// than memory, filled), the process gets the kernel's answer to any overcommitted shared
+/// mapping (SIGBUS or the OOM killer).
 pub struct mpk_queue {
     _in_shared_memory: [u8; 0],
 }
@@ -41,7 +58,8 @@ pub extern "C" fn mpk_queue_size(capacity: usize, max_msg: usize) -> usize {
 
 /// Builds an empty queue in caller memory (8-byte aligned, `mem_len >= mpk_queue_size(...)`):
 /// no allocation; put it in shared memory to share it. `*out` is `mem` as a queue.
-/// `MPK_ERR_INVAL` for bad sizes, too little memory or misalignment.
+/// `MPK_ERR_INVAL` for bad sizes (see `mpk_queue`), too little memory or misalignment. Writes
+/// one word per slot (the memory may hold anything), so it touches every slot's page.
 ///
 /// # Safety
 /// `mem` is NULL or valid for `mem_len` bytes, used by nothing else, and outlives every use of
@@ -65,7 +83,9 @@ pub unsafe extern "C" fn mpk_queue_init(
 }
 
 /// Creates a queue in its own shared mapping, shared with children forked afterwards.
-/// Release it with `mpk_queue_destroy`. `MPK_ERR_INVAL` for bad sizes.
+/// Release it with `mpk_queue_destroy`. `MPK_ERR_INVAL` for bad sizes (see `mpk_queue`),
+/// `MPK_ERR_NOMEM` if the mapping cannot be made. Returns at once whatever the size: slots'
+/// pages are allocated when messages first reach them.
 ///
 /// # Safety
 /// `out` is NULL or writable.
@@ -98,8 +118,8 @@ pub unsafe extern "C" fn mpk_queue_create_named(
     })
 }
 
-/// Opens a named queue. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` if it is not an mpkit queue;
-/// `MPK_ERR_VERSION`.
+/// Opens a named queue. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` at once if it is not an mpkit
+/// queue or any of its layout words is inconsistent (corrupted); `MPK_ERR_VERSION`.
 ///
 /// # Safety
 /// `name` is NULL or NUL-terminated; `out` is NULL or writable.
@@ -270,7 +290,9 @@ pub unsafe extern "C" fn mpk_queue_max_msg(q: *const mpk_queue) -> usize {
 }
 
 /// Closes the queue for every process: puts fail with `MPK_ERR_CLOSED`; gets drain what is
-/// left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken.
+/// left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken. A slot claimed by a put that never
+/// finished (its process died or stopped) counts as not there: gets waiting at it return
+/// `MPK_ERR_CLOSED` (messages put behind it stay unreachable).
 ///
 /// # Safety
 /// `q` is NULL or a queue.
@@ -305,7 +327,8 @@ pub unsafe extern "C" fn mpk_queue_join(q: *mut mpk_queue, timeout_ms: i64) -> m
 }
 
 /// Unmaps this process's view of a queue from `mpk_queue_create*`/`mpk_queue_open_named`.
-/// NULL, and queues built in place with `mpk_queue_init`, are ignored.
+/// NULL, and queues built in place with `mpk_queue_init`, are ignored. Destroying the same
+/// handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `q` is NULL or a queue, not used by this process afterwards.

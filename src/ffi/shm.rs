@@ -46,7 +46,9 @@ pub unsafe extern "C" fn mpk_shm_create_named(name: *const c_char, size: usize, 
 }
 
 /// Opens a region made by `mpk_shm_create_named`. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` for a
-/// foreign or truncated object or another kind of mpkit object; `MPK_ERR_VERSION`.
+/// foreign or truncated object or another kind of mpkit object; `MPK_ERR_VERSION`. Never waits:
+/// mpkit names an object only once it is complete, so anything else found under a name (empty,
+/// all zero, half-built) is refused at once.
 ///
 /// # Safety
 /// `name` is NULL or NUL-terminated; `out` is NULL or writable.
@@ -91,6 +93,7 @@ pub unsafe extern "C" fn mpk_shm_size(r: *const mpk_shm) -> usize {
 }
 
 /// Unmaps this process's view and frees the handle (the name, if any, stays). NULL is ignored.
+/// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
 /// `r` is NULL or a live handle, not used after the call.

@@ -50,8 +50,10 @@ mod owned {
             let bytes = QueueRef::size_for(capacity, max_msg).ok_or(Error::Inval)?;
             let layout = [capacity as u64, max_msg as u64, 0, 0];
             let region = Region::build(Kind::Queue, layout, bytes, name, |mem| {
-                // SAFETY: `mem` is the fresh, exclusive, 64-byte aligned payload of `bytes` bytes.
-                let built = unsafe { QueueRef::init(mem, bytes, capacity, max_msg) };
+                // SAFETY: `mem` is the fresh, exclusive, 64-byte aligned payload of `bytes` bytes,
+                // all zero (new pages of a new file): the slots need no writing, and stay
+                // untouched (unallocated) until messages reach them.
+                let built = unsafe { QueueRef::init_zeroed(mem, bytes, capacity, max_msg) };
                 debug_assert!(built.is_ok());
             })?;
             ByteQueue::wrap(region)
@@ -64,22 +66,23 @@ mod owned {
             Ok(ByteQueue { region, ring })
         }
 
-        /// Attaches to the named queue `name`. `BadObject` if it is not an mpkit queue.
+        /// Attaches to the named queue `name`. `BadObject` if it is not an mpkit queue, or if
+        /// any layout word (in the region header or the ring) disagrees with the others or with
+        /// the object's size; `Version` for a ring of another layout version.
         pub fn open_named(name: &str) -> Result<ByteQueue, Error> {
             let region = Region::attach(name, Kind::Queue)?;
-            let [capacity, max_msg, ..] = region.layout();
+            let [capacity, max_msg, zero_a, zero_b] = region.layout();
             let fits = usize::try_from(capacity)
                 .ok()
                 .zip(usize::try_from(max_msg).ok())
                 .and_then(|(c, m)| QueueRef::size_for(c, m))
-                .is_some_and(|bytes| bytes <= region.payload_len());
-            if !fits {
+                .is_some_and(|bytes| bytes == region.payload_len());
+            if !fits || zero_a != 0 || zero_b != 0 {
                 return Err(Error::BadObject);
             }
+            let payload_len = region.payload_len();
             let q = ByteQueue::wrap(region)?;
-            if q.capacity() as u64 != capacity || q.max_msg() as u64 != max_msg {
-                return Err(Error::BadObject);
-            }
+            q.ring.validate(payload_len, capacity, max_msg)?;
             Ok(q)
         }
 

@@ -5,15 +5,22 @@
 //! # Slots and positions (Vyukov / crossbeam `ArrayQueue`)
 //! A position is `lap * one_lap + index` (`one_lap` = the power of two above `capacity`), so any
 //! capacity works without division. Slot `index` carries a 64-bit state word: the message length
-//! in the high half and a `stamp` in the low half, the low 32 bits of a position (stamps are
-//! only ever compared for equality with positions one lap apart, so 32 bits cannot be confused
-//! while the 64-bit `tail`/`head` CASes decide every claim). One store publishes stamp and length.
+//! in the high half and a `stamp` in the low half. The stamp is the low 32 bits of the position
+//! *relative to the slot*: `lap(pos) = pos - index = pos & !(one_lap - 1)`, the position of the
+//! lap's first slot (stamps are only ever compared for equality with values one lap apart, so 32
+//! bits cannot be confused while the 64-bit `tail`/`head` CASes decide every claim). One store
+//! publishes stamp and length.
 //!
 //! | stamp (mod 2^32)      | meaning for position `pos` at this slot                           |
 //! |-----------------------|-------------------------------------------------------------------|
-//! | `pos`                 | free: the producer that claims `pos` may write it                 |
-//! | `pos + 1`             | published: the consumer that claims `pos` may read it             |
-//! | `pos + one_lap`       | read and released: free for position `pos + one_lap`              |
+//! | `lap(pos)`            | free: the producer that claims `pos` may write it                 |
+//! | `lap(pos) + 1`        | published: the consumer that claims `pos` may read it             |
+//! | `lap(pos) + one_lap`  | read and released: free for position `pos + one_lap`              |
+//!
+//! Storing the lap rather than the position (Vyukov's `seq[i] = i`) makes an all-zero slot a free
+//! slot of lap 0, so a ring over fresh zeroed pages (an owned region) needs no pass over its
+//! slots: [`QueueRef::init_zeroed`] writes the control block only, and a slot's page is touched
+//! when a message first reaches it. A 2^30-slot ring costs nothing until used.
 //!
 //! Producers claim positions by CAS on `tail`, consumers by CAS on `head`; a batch claims several
 //! slots of one lap at once. Only published slots are claimed by consumers and only free slots by
@@ -37,7 +44,11 @@
 //!
 //! Peer death: a producer killed between claiming and publishing leaves its slot unpublished;
 //! consumers then wait at that slot (with a timeout they return `Timeout`; they never spin
-//! unboundedly: they sleep in 1 ms ticks).
+//! unboundedly: they sleep in 1 ms ticks). [`close`](QueueRef::close) releases them: once closed,
+//! a get that finds nothing published at the head answers `Closed` (the unpublished slot counts
+//! as not there, and so do messages published behind it: FIFO order keeps them unreachable). A
+//! put still in progress when the queue is closed may thus land after a getter was told
+//! `Closed`; a later get may still take it.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -50,7 +61,8 @@ use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wa
 const SLEEPERS: u64 = 1 << 63;
 const MAGIC: u32 = u32::from_le_bytes(*b"MPKQ");
 /// Layout version of the ring; part of the shared ABI.
-const VERSION: u32 = 1;
+/// 2: stamps hold the lap (`pos - index`), not the position, so a zeroed slot is free.
+const VERSION: u32 = 2;
 /// Largest capacity (messages): `one_lap` must fit the 32-bit stamps.
 pub const MAX_CAPACITY: usize = 1 << 30;
 /// Largest `max_msg` (bytes).
@@ -111,7 +123,7 @@ struct Slot {
     access: AccessCell,
 }
 
-/// The low half of a position: what a slot's stamp holds.
+/// The low half of a position (or lap): what a slot's stamp holds.
 #[inline(always)]
 fn low(pos: u64) -> u32 {
     pos as u32
@@ -133,6 +145,8 @@ const SLOT_HEADER: usize = round8(size_of::<Slot>());
 
 #[cfg(not(loom))]
 const _: () = {
+    // A slot is its state word alone, so all-zero bytes are a valid (free, lap 0) slot.
+    assert!(size_of::<Slot>() == 8 && align_of::<Slot>() == 8);
     assert!(size_of::<Ring>() == 320);
     assert!(SLOTS_OFFSET == 320 && SLOT_HEADER == 8);
     assert!(core::mem::offset_of!(Ring, tail) == 64 && core::mem::offset_of!(Ring, head) == 128);
@@ -173,6 +187,9 @@ impl<'a> QueueRef<'a> {
     /// Builds an empty ring in `mem`. `Inval` for sizes that [`size_for`](Self::size_for)
     /// refuses, for `mem_len` below its answer, or for `mem` not 8-byte aligned.
     ///
+    /// Writes every slot's state word (one store per slot), since `mem` may hold anything; over
+    /// memory known to be zero, [`init_zeroed`](Self::init_zeroed) writes the control block only.
+    ///
     /// # Safety
     /// - `mem` is valid for reads and writes of `mem_len` bytes for `'a`, and nothing else uses
     ///   them during this call. Afterwards they may be shared with any thread or process.
@@ -181,6 +198,36 @@ impl<'a> QueueRef<'a> {
         mem_len: usize,
         capacity: usize,
         max_msg: usize,
+    ) -> Result<QueueRef<'a>, Error> {
+        // SAFETY: forwarded caller duty; `zeroed: false` writes every slot.
+        unsafe { Self::build(mem, mem_len, capacity, max_msg, false) }
+    }
+
+    /// As [`init`](Self::init) over memory whose slot area is all zero bytes (fresh pages of a
+    /// shared mapping): writes the control block only, so the slots' pages stay untouched (and
+    /// unallocated) until messages reach them. An all-zero slot is a free slot of lap 0.
+    ///
+    /// # Safety
+    /// - As for [`init`](Self::init), and the `size_for(capacity, max_msg)` bytes at `mem` are
+    ///   all zero.
+    pub unsafe fn init_zeroed(
+        mem: NonNull<u8>,
+        mem_len: usize,
+        capacity: usize,
+        max_msg: usize,
+    ) -> Result<QueueRef<'a>, Error> {
+        // SAFETY: forwarded caller duty, including the zeroed slots.
+        unsafe { Self::build(mem, mem_len, capacity, max_msg, true) }
+    }
+
+    /// # Safety
+    /// - As for [`init`](Self::init); with `zeroed`, the slot area is all zero bytes.
+    unsafe fn build(
+        mem: NonNull<u8>,
+        mem_len: usize,
+        capacity: usize,
+        max_msg: usize,
+        zeroed: bool,
     ) -> Result<QueueRef<'a>, Error> {
         let (stride, total) = layout(capacity, max_msg).ok_or(Error::Inval)?;
         if mem_len < total || !(mem.as_ptr() as usize).is_multiple_of(8) {
@@ -215,10 +262,13 @@ impl<'a> QueueRef<'a> {
         // SAFETY: exclusive, aligned memory of at least `total` bytes (caller duty + checks above).
         unsafe { mem.cast::<Ring>().write(ring) };
         let q = QueueRef { base: mem.cast(), _mem: PhantomData };
-        for i in 0..capacity {
-            let slot = Slot { state: AtomicU64::new(i as u64), access: AccessCell::new() };
-            // SAFETY: slot `i` lies inside the `total` bytes checked above, 8-aligned.
-            unsafe { q.slot_ptr(i as u64).write(slot) };
+        // Zero bytes are a free lap-0 slot (state 0) outside loom; loom's cells must be built.
+        if !zeroed || cfg!(loom) {
+            for i in 0..capacity {
+                let slot = Slot { state: AtomicU64::new(0), access: AccessCell::new() };
+                // SAFETY: slot `i` lies inside the `total` bytes checked above, 8-aligned.
+                unsafe { q.slot_ptr(i as u64).write(slot) };
+            }
         }
         Ok(q)
     }
@@ -242,6 +292,43 @@ impl<'a> QueueRef<'a> {
             return Err(Error::Version);
         }
         Ok(QueueRef { base: mem.cast(), _mem: PhantomData })
+    }
+
+    /// Checks a ring found in shared memory (a named queue being opened) before it is used:
+    /// every layout word of the control block must be what `capacity` and `max_msg` imply
+    /// (`one_lap`, `lap_shift`, `stride`, the reserved word), the ring must fit `mem_len`, and
+    /// `tail`/`head` must be positions such a ring can reach. `BadObject` otherwise: a corrupted
+    /// word would otherwise send slot accesses outside the mapping.
+    #[cfg(feature = "std")] // named queues
+    pub(crate) fn validate(self, mem_len: usize, capacity: u64, max_msg: u64) -> Result<(), Error> {
+        let cfg = self.cfg();
+        let (c, m) = usize::try_from(capacity).ok().zip(usize::try_from(max_msg).ok()).ok_or(Error::BadObject)?;
+        let (stride, total) = layout(c, m).ok_or(Error::BadObject)?;
+        let one_lap = (capacity + 1).next_power_of_two();
+        let words_ok = cfg.capacity == capacity
+            && cfg.max_msg == max_msg
+            && cfg.stride == stride as u64
+            && cfg.one_lap == one_lap
+            && cfg.lap_shift == one_lap.trailing_zeros()
+            && cfg._r == 0
+            && total <= mem_len;
+        if !words_ok {
+            return Err(Error::BadObject);
+        }
+        // Live indices: another process may move them while we look, but never against these
+        // invariants (an index stays below capacity; head <= tail <= head + capacity). Acquire
+        // keeps the loads in order: head, then tail, then head again.
+        let r = self.ring();
+        let h1 = r.head.load(Ordering::Acquire) & !SLEEPERS;
+        let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
+        let h2 = r.head.load(Ordering::Acquire) & !SLEEPERS;
+        let indices_ok = [h1, t, h2].iter().all(|&p| self.index(p) < capacity)
+            && self.count(t) >= self.count(h1)
+            && self.count(t).saturating_sub(self.count(h2)) <= capacity;
+        if !indices_ok {
+            return Err(Error::BadObject);
+        }
+        Ok(())
     }
 
     /// The ring's first byte (what C's `mpk_queue *` points to).
@@ -295,6 +382,13 @@ impl<'a> QueueRef<'a> {
     #[inline]
     fn index(&self, pos: u64) -> u64 {
         pos & (self.cfg().one_lap - 1)
+    }
+
+    /// The first position of `pos`'s lap (`pos - index(pos)`): what the slot's stamp is
+    /// compared with (see the module docs).
+    #[inline]
+    fn lap(&self, pos: u64) -> u64 {
+        pos & !(self.cfg().one_lap - 1)
     }
 
     /// The position `k` slots after `pos`, where `index(pos) + k <= capacity`.
@@ -368,8 +462,10 @@ impl<'a> QueueRef<'a> {
         loop {
             let pos = t & !SLEEPERS;
             let room = (cap - self.index(pos)).min(max as u64);
+            // Every slot of a batch is in `pos`'s lap: one stamp means free for all of them.
+            let free = low(self.lap(pos));
             let mut k = 0;
-            while k < room && stamp(self.slot(self.index(pos) + k).state.load(Ordering::Acquire)) == low(pos + k) {
+            while k < room && stamp(self.slot(self.index(pos) + k).state.load(Ordering::Acquire)) == free {
                 k += 1;
             }
             if k == 0 {
@@ -410,11 +506,12 @@ impl<'a> QueueRef<'a> {
         loop {
             let pos = h & !SLEEPERS;
             let room = (cap - self.index(pos)).min(max as u64);
+            let published = low(self.lap(pos) + 1);
             let mut k = 0;
             let mut too_big = None;
             while k < room {
                 let state = self.slot(self.index(pos) + k).state.load(Ordering::Acquire);
-                if stamp(state) != low(pos + k + 1) {
+                if stamp(state) != published {
                     break;
                 }
                 let len = (state >> 32) as usize;
@@ -456,7 +553,7 @@ impl<'a> QueueRef<'a> {
         slot.access.write(|| unsafe { data.copy_from_nonoverlapping(msg.as_ptr(), msg.len()) });
         // Release pairs with the consumer's Acquire state load: the bytes are visible.
         let release = if mutant("queue_relaxed_publish") { Ordering::Relaxed } else { Ordering::Release };
-        slot.state.store(((msg.len() as u64) << 32) | u64::from(low(pos + 1)), release);
+        slot.state.store(((msg.len() as u64) << 32) | u64::from(low(self.lap(pos) + 1)), release);
     }
 
     /// Hands the message at the claimed position `pos` to `out`, then frees the slot.
@@ -470,7 +567,7 @@ impl<'a> QueueRef<'a> {
         // until the stamp store below.
         slot.access.read(|| out(unsafe { core::slice::from_raw_parts(data, len) }));
         // Release pairs with the producer's Acquire state load: we are done reading the bytes.
-        slot.state.store(u64::from(low(pos + self.cfg().one_lap)), Ordering::Release);
+        slot.state.store(u64::from(low(self.lap(pos) + self.cfg().one_lap)), Ordering::Release);
     }
 
     // ---- non-blocking operations ------------------------------------------------------------
@@ -532,7 +629,20 @@ impl<'a> QueueRef<'a> {
         if n == 0 {
             return Ok(0);
         }
-        match self.claim_read(n, fit) {
+        let mut claimed = self.claim_read(n, fit);
+        if claimed == Err(None) && self.is_closed() {
+            // Closed, and nothing published at the head: look once more (the Acquire load of
+            // `closed` made every put completed before `close` visible, which the first look may
+            // have missed), then answer `Closed` even if a slot was claimed and never published
+            // (its producer died or stopped): close releases every waiter.
+            if !mutant("queue_close_no_recheck") {
+                claimed = self.claim_read(n, fit);
+            }
+            if claimed == Err(None) {
+                return Err(Error::Closed);
+            }
+        }
+        match claimed {
             Ok((pos, k)) => {
                 let first = pos & !SLEEPERS;
                 for i in 0..k {
@@ -544,16 +654,8 @@ impl<'a> QueueRef<'a> {
                 Ok(k as usize)
             }
             Err(Some(needed)) => Err(Error::MsgSize { needed }),
-            Err(None) if self.is_closed() && self.is_drained() => Err(Error::Closed),
             Err(None) => Err(Error::Timeout),
         }
-    }
-
-    /// Nothing claimed for writing and not yet claimed for reading.
-    #[inline]
-    fn is_drained(self) -> bool {
-        let r = self.ring();
-        r.tail.load(Ordering::Acquire) & !SLEEPERS == r.head.load(Ordering::Acquire) & !SLEEPERS
     }
 
     // ---- blocking operations ----------------------------------------------------------------
@@ -665,11 +767,13 @@ impl<'a> QueueRef<'a> {
         match side {
             Side::Consumer => {
                 let pos = r.head.load(Ordering::Relaxed) & !SLEEPERS;
-                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(pos + 1) || self.is_closed()
+                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(self.lap(pos) + 1)
+                    || self.is_closed()
             }
             Side::Producer => {
                 let pos = r.tail.load(Ordering::Relaxed) & !SLEEPERS;
-                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(pos) || self.is_closed()
+                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(self.lap(pos))
+                    || self.is_closed()
             }
         }
     }
@@ -698,14 +802,14 @@ impl<'a> QueueRef<'a> {
     pub(crate) fn recover_abandoned(self, mut abandoned: impl FnMut(&[u8])) -> usize {
         let r = self.ring();
         let head = r.head.load(Ordering::Acquire) & !SLEEPERS;
-        // Claimed positions lie below `head`; those not yet released still carry stamp `pos + 1`.
+        // Claimed positions lie below `head`; those not yet released still carry `lap(pos) + 1`.
         let (cap, one_lap) = (self.cfg().capacity, self.cfg().one_lap);
         let back = |pos: u64| if self.index(pos) > 0 { pos - 1 } else { (pos & !(one_lap - 1)) - one_lap + cap - 1 };
         let mut first = head;
         let mut k = 0;
         while k < cap && first > 0 {
             let prev = back(first);
-            if stamp(self.slot(self.index(prev)).state.load(Ordering::Acquire)) != low(prev + 1) {
+            if stamp(self.slot(self.index(prev)).state.load(Ordering::Acquire)) != low(self.lap(prev) + 1) {
                 break;
             }
             first = prev;

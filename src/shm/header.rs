@@ -3,6 +3,10 @@
 //! The creator writes the fields with `state = INITIALIZING`, builds the object in place, then
 //! Release-stores `READY`; an opener Acquire-loads `state` and validates everything else before
 //! it touches the object. No field holds a pointer.
+//!
+//! A named object gets its name only after it is READY (`Region::build`), so an opener never
+//! has to wait for a creator: a header that is not READY (all zero, foreign, or left
+//! INITIALIZING by a creator that died) never becomes valid, and is refused at once.
 
 use crate::error::Error;
 use crate::sync::{AtomicU32, Ordering};
@@ -53,14 +57,6 @@ pub(crate) struct Header {
 #[cfg(not(loom))]
 static_assertions::const_assert_eq!(core::mem::size_of::<Header>(), HEADER_LEN);
 
-/// What `Header::check` found.
-pub(crate) enum Check {
-    /// Valid and READY: kind and layout.
-    Ready(Kind, [u64; 4]),
-    /// Not yet written, or still being initialised: look again a little later.
-    NotYet,
-}
-
 impl Header {
     /// A header for a region under construction.
     pub(crate) fn new(kind: Kind, len: u64, layout: [u64; 4]) -> Header {
@@ -86,17 +82,11 @@ impl Header {
         self.state.store(READY, Ordering::Release);
     }
 
-    /// Validates a header found in a mapping of `mapped_len` bytes. Until `settled` (the creator
-    /// has had its time), a header that is not READY yet is `NotYet`; after that it is invalid.
-    pub(crate) fn check(&self, mapped_len: u64, settled: bool) -> Result<Check, Error> {
+    /// Validates a header found in a mapping of `mapped_len` bytes; returns the object's kind
+    /// and layout parameters. Anything but a READY mpkit header of this ABI is final (module docs).
+    pub(crate) fn check(&self, mapped_len: u64) -> Result<(Kind, [u64; 4]), Error> {
         // Acquire pairs with `set_ready`: once READY is seen, every other field and the object are.
         let state = self.state.load(Ordering::Acquire);
-        if self.magic != 0 && self.magic != MAGIC {
-            return Err(Error::BadObject); // foreign: no need to wait for it
-        }
-        if state != READY && !settled {
-            return Ok(Check::NotYet);
-        }
         if self.magic != MAGIC {
             return Err(Error::BadObject);
         }
@@ -104,7 +94,7 @@ impl Header {
             return Err(Error::Version);
         }
         if state != READY {
-            return Err(Error::BadObject); // its creator died while building it
+            return Err(Error::BadObject); // not from a complete build: its creator wrote it elsewhere
         }
         let kind = match self.kind {
             1 => Kind::Raw,
@@ -118,6 +108,6 @@ impl Header {
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {
             return Err(Error::BadObject);
         }
-        Ok(Check::Ready(kind, self.layout))
+        Ok((kind, self.layout))
     }
 }

@@ -15,10 +15,6 @@ pub use header::{ABI_VERSION, HEADER_LEN, Kind};
 
 use crate::error::Error;
 use crate::sys::mman;
-use header::Check;
-
-/// How long an opener waits for a creator that is still building a named object.
-const OPEN_SETTLE_NS: u64 = 1_000_000_000;
 
 /// One shared mapping: header + payload. Unmapped on drop.
 ///
@@ -154,8 +150,8 @@ impl Region {
         // SAFETY: as above; Header is plain data plus an atomic, valid for any bit pattern.
         let header = unsafe { base.cast::<Header>().as_ref() };
         let len = header.claimed_len();
-        match header.check(len, true) {
-            Ok(Check::Ready(k, layout)) if k == kind && len > HEADER_LEN as u64 => {
+        match header.check(len) {
+            Ok((k, layout)) if k == kind && len > HEADER_LEN as u64 => {
                 Some(Region { base, len: len as usize, kind, layout, name: None, unlink_by: None, generation: 0 })
             }
             _ => None,
@@ -174,77 +170,61 @@ impl Region {
             return Err(Error::Inval);
         }
         let len = payload_len.checked_add(HEADER_LEN).filter(|&l| l <= isize::MAX as usize).ok_or(Error::Inval)?;
-        let fd = match name {
-            Some(name) => mman::shm_create(name, len as u64)?,
-            None => mman::memfd(kind_label(kind), len as u64)?,
-        };
-        let base = match mman::map_shared(&fd, len) {
-            Ok(base) => base,
-            Err(e) => {
-                if let Some(name) = name {
-                    let _ = mman::shm_unlink(name);
-                }
-                return Err(e);
+        // A named object is built unnamed and named only once READY (see `attach`).
+        let (base, unnamed) = match name {
+            Some(name) => {
+                let u = mman::UnnamedShm::new(name, len as u64)?;
+                (mman::map_shared(u.fd(), len)?, Some(u))
             }
+            None => (mman::map_shared(mman::memfd(kind_label(kind), len as u64)?, len)?, None),
         };
         let header = base.cast::<Header>();
         // SAFETY: the mapping is fresh, page-aligned and at least HEADER_LEN bytes; nobody else can
-        // read the header before it exists (openers treat an all-zero header as "not yet").
+        // reach it yet (a memfd is private to this process until a fork; a named object has no name).
         unsafe { header.write(Header::new(kind, len as u64, layout)) };
-        let region = Region {
-            base,
-            len,
-            kind,
-            layout,
-            name: name.map(Box::from),
-            unlink_by: name.map(|_| std::process::id()),
-            generation: next_generation(),
-        };
+        let mut region = Region { base, len, kind, layout, name: None, unlink_by: None, generation: next_generation() };
         init(region.payload());
         // SAFETY: the header was written above and the mapping lives as long as `region`.
         unsafe { header.as_ref() }.set_ready();
+        if let (Some(name), Some(unnamed)) = (name, unnamed) {
+            // On failure (`Exists`: taken meanwhile) `region` unmaps and the object vanishes.
+            unnamed.publish(name)?;
+            region.name = Some(Box::from(name));
+            region.unlink_by = Some(std::process::id());
+        }
         Ok(region)
     }
 
     /// Maps the named region `name` and validates that it is a READY object of `kind`.
+    ///
+    /// Never waits: mpkit names an object only once it is complete (built unnamed, header READY,
+    /// then linked to its name), so whatever an opener finds under a name is final. An object too
+    /// short for a header, with a zero or foreign header, or not READY can never become valid:
+    /// `BadObject` at once. (Objects of mpkit versions before this rule were named while still
+    /// being built; an opener racing such a creator may now be refused.)
     pub(crate) fn attach(name: &str, kind: Kind) -> Result<Region, Error> {
-        let (fd, _) = mman::shm_open(name)?;
-        let start = crate::sys::time::monotonic_ns();
-        loop {
-            let settled = crate::sys::time::monotonic_ns() - start > OPEN_SETTLE_NS;
-            let size = mman::size_of_fd(&fd)?;
-            if size <= HEADER_LEN as u64 || size > isize::MAX as u64 {
-                if !settled {
-                    std::thread::sleep(core::time::Duration::from_millis(1));
-                    continue;
-                }
-                return Err(Error::BadObject);
-            }
-            let len = size as usize;
-            let base = mman::map_shared(&fd, len)?;
-            let mut region = Region {
-                base,
-                len,
-                kind,
-                layout: [0; 4],
-                name: Some(Box::from(name)),
-                unlink_by: None,
-                generation: next_generation(),
-            };
-            // SAFETY: the mapping is at least HEADER_LEN bytes and lives as long as `region`.
-            let found = unsafe { base.cast::<Header>().as_ref() }.check(size, settled)?;
-            match found {
-                Check::Ready(k, layout) if k == kind => {
-                    region.layout = layout;
-                    return Ok(region);
-                }
-                Check::Ready(..) => return Err(Error::BadObject),
-                Check::NotYet => {
-                    drop(region);
-                    std::thread::sleep(core::time::Duration::from_millis(1));
-                }
-            }
+        let (fd, size) = mman::shm_open(name)?;
+        if size <= HEADER_LEN as u64 || size > isize::MAX as u64 {
+            return Err(Error::BadObject);
         }
+        let len = size as usize;
+        let base = mman::map_shared(&fd, len)?;
+        let mut region = Region {
+            base,
+            len,
+            kind,
+            layout: [0; 4],
+            name: Some(Box::from(name)),
+            unlink_by: None,
+            generation: next_generation(),
+        };
+        // SAFETY: the mapping is at least HEADER_LEN bytes and lives as long as `region`.
+        let (k, layout) = unsafe { base.cast::<Header>().as_ref() }.check(size)?;
+        if k != kind {
+            return Err(Error::BadObject);
+        }
+        region.layout = layout;
+        Ok(region)
     }
 }
 

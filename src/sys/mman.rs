@@ -9,6 +9,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 
 use crate::error::Error;
+use crate::sync::unmodelled;
 
 /// An anonymous shared file of `len` zero bytes (pages are allocated when first touched).
 /// `name` shows in `/proc/<pid>/maps` as `/memfd:<name>`.
@@ -18,43 +19,113 @@ pub(crate) fn memfd(name: &str, len: u64) -> Result<OwnedFd, Error> {
     Ok(fd)
 }
 
-/// Creates the POSIX shared-memory object `name` (which must not exist), `len` zero bytes.
-/// On failure after creation the name is removed again.
-pub(crate) fn shm_create(name: &str, len: u64) -> Result<OwnedFd, Error> {
-    check_name(name)?;
-    let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-    let fd = shm::open(name, flags, Mode::RUSR | Mode::WUSR).map_err(shm_error)?;
-    if let Err(e) = fs::ftruncate(&fd, len) {
-        let _ = shm::unlink(name);
-        return Err(e.into());
+/// Where POSIX shared-memory objects live on Linux (glibc's and rustix's `shm_open` use it).
+const SHM_DIR: &str = "/dev/shm/";
+
+/// The path of the shared-memory object `name`: `Inval` for an empty name, `.`, `..`, any `/`
+/// after one leading `/` (the system would quietly strip more: `"//a"` would be `"a"`), or a
+/// name over 255 bytes.
+fn shm_path(name: &str) -> Result<String, Error> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if name.len() > 255 || bare.is_empty() || bare == "." || bare == ".." || bare.contains('/') {
+        return Err(Error::Inval);
     }
-    Ok(fd)
+    Ok(format!("{SHM_DIR}{name}"))
+}
+
+/// A POSIX shared-memory object under construction: `len` zero bytes, not yet reachable by its
+/// name. [`publish`](Self::publish) gives it the name at once, complete, so an opener never sees
+/// it half-built. Dropped unpublished, it vanishes.
+pub(crate) struct UnnamedShm {
+    fd: OwnedFd,
+    /// The temporary name it has until published, where the system lacks `O_TMPFILE` or
+    /// `/proc/self/fd` (otherwise it has no name at all).
+    tmp: Option<String>,
+}
+
+/// Distinct temporary names within this process.
+static TMP_SEQ: unmodelled::AtomicU64 = unmodelled::AtomicU64::new(0);
+
+impl UnnamedShm {
+    /// A new object of `len` zero bytes, to be published as `name` (checked now: `Inval` for a
+    /// bad name, `Exists` if the name is already taken — `publish` checks that again, atomically).
+    pub(crate) fn new(name: &str, len: u64) -> Result<UnnamedShm, Error> {
+        let path = shm_path(name)?;
+        match fs::access(path.as_str(), fs::Access::EXISTS) {
+            Ok(()) => return Err(Error::Exists),
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(shm_error(e)),
+        }
+        let built = match UnnamedShm::tmpfile() {
+            Some(fd) => UnnamedShm { fd, tmp: None },
+            None => {
+                // Relaxed: only distinctness matters.
+                let seq = TMP_SEQ.fetch_add(1, unmodelled::Ordering::Relaxed);
+                let tmp = format!("{SHM_DIR}.mpkit-build-{}-{seq}", rustix::process::getpid().as_raw_nonzero());
+                let flags = fs::OFlags::CREATE | fs::OFlags::EXCL | fs::OFlags::RDWR | fs::OFlags::CLOEXEC;
+                let fd = fs::open(tmp.as_str(), flags, Mode::RUSR | Mode::WUSR).map_err(shm_error)?;
+                UnnamedShm { fd, tmp: Some(tmp) }
+            }
+        };
+        fs::ftruncate(&built.fd, len)?;
+        Ok(built)
+    }
+
+    /// An unnamed file in the shm directory, if the system can later name it through
+    /// `/proc/self/fd` (`linkat` with `AT_SYMLINK_FOLLOW`, which needs no privilege).
+    fn tmpfile() -> Option<OwnedFd> {
+        let flags = fs::OFlags::TMPFILE | fs::OFlags::RDWR | fs::OFlags::CLOEXEC;
+        let fd = fs::open(SHM_DIR, flags, Mode::RUSR | Mode::WUSR).ok()?;
+        fs::stat(UnnamedShm::proc_path(&fd).as_str()).ok()?;
+        Some(fd)
+    }
+
+    fn proc_path(fd: &OwnedFd) -> String {
+        use rustix::fd::AsRawFd;
+        format!("/proc/self/fd/{}", fd.as_raw_fd())
+    }
+
+    /// The object's file.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Gives the complete object the name `name`, atomically: `Exists` if it was taken meanwhile
+    /// (`link` never replaces a name). The caller removes the name later with `shm_unlink`.
+    pub(crate) fn publish(mut self, name: &str) -> Result<(), Error> {
+        let path = shm_path(name)?;
+        let (from, follow) = match &self.tmp {
+            Some(tmp) => (tmp.clone(), fs::AtFlags::empty()),
+            None => (UnnamedShm::proc_path(&self.fd), fs::AtFlags::SYMLINK_FOLLOW),
+        };
+        fs::linkat(fs::CWD, from.as_str(), fs::CWD, path.as_str(), follow).map_err(shm_error)?;
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::unlink(tmp.as_str());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UnnamedShm {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            let _ = fs::unlink(tmp.as_str());
+        }
+    }
 }
 
 /// Opens the existing POSIX shared-memory object `name`; returns it with its current size.
 pub(crate) fn shm_open(name: &str) -> Result<(OwnedFd, u64), Error> {
-    check_name(name)?;
+    shm_path(name)?;
     let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty()).map_err(shm_error)?;
     let size = fs::fstat(&fd)?.st_size as u64;
     Ok((fd, size))
 }
 
-/// Current size of an open object.
-pub(crate) fn size_of_fd(fd: impl AsFd) -> Result<u64, Error> {
-    Ok(fs::fstat(fd)?.st_size as u64)
-}
-
 /// Removes the name `name`; mappings stay valid.
 pub(crate) fn shm_unlink(name: &str) -> Result<(), Error> {
-    check_name(name)?;
+    shm_path(name)?;
     shm::unlink(name).map_err(shm_error)
-}
-
-/// A name is one optional leading `/` and a plain file name. The system would quietly strip
-/// further leading slashes (`"//a"` is `"a"`), so they are refused here (`Inval`).
-fn check_name(name: &str) -> Result<(), Error> {
-    let base = name.strip_prefix('/').unwrap_or(name);
-    if base.starts_with('/') { Err(Error::Inval) } else { Ok(()) }
 }
 
 /// rustix reports an invalid name (empty, `.`, a `/` inside) as EINVAL, too long as ENAMETOOLONG.
