@@ -83,6 +83,9 @@ typedef struct mpk_iter mpk_iter;
 /*
  A pool of worker processes. Thread-safe: several threads may submit work at once. Create it
  early, from a single-threaded point of the program (it forks its supervisor).
+ A pool belongs to the process that created it: in a forked child that inherited it (and its
+ `mpk_async`/`mpk_iter` handles), every call fails with `MPK_ERR_STATE` and touches nothing
+ shared, and `mpk_pool_destroy` there frees only the child's copy; the creator's pool runs on.
  */
 typedef struct mpk_pool mpk_pool;
 
@@ -186,6 +189,9 @@ typedef struct {
     void *initarg;
     /*
      Tasks and chunks that may be unfinished or not yet collected at once (default 4096).
+     Beyond it `mpk_pool_apply_async` fails at once with `MPK_ERR_NOMEM` (Python's would
+     queue without bound): collect or destroy results to make room, or size this for the
+     backlog you keep. Maps and iterators wait for their own chunks to make room.
      */
     size_t max_tasks;
     /*
@@ -678,6 +684,8 @@ mpk_status mpk_pool_apply(mpk_pool *p,
 /*
  Starts `fn(ctx, arg)` in a worker; `*out` is its handle (destroy it with
  `mpk_async_destroy`, even after the pool: the handle keeps what it needs).
+ `MPK_ERR_NOMEM` at once when `max_tasks` tasks are unfinished or uncollected (it never
+ waits for room); `MPK_ERR_STATE` after close, `MPK_ERR_CLOSED` after terminate.
 
  # Safety
  `p` is NULL or a live pool; `arg` readable for `arg_len` bytes; `out` NULL or writable.

@@ -53,6 +53,9 @@ pub struct mpk_pool_opts {
     /// Argument of `initializer`.
     pub initarg: *mut c_void,
     /// Tasks and chunks that may be unfinished or not yet collected at once (default 4096).
+    /// Beyond it `mpk_pool_apply_async` fails at once with `MPK_ERR_NOMEM` (Python's would
+    /// queue without bound): collect or destroy results to make room, or size this for the
+    /// backlog you keep. Maps and iterators wait for their own chunks to make room.
     pub max_tasks: usize,
     /// Bytes of the arena that carries map chunks, virtual (default 256 MiB).
     pub arena_bytes: usize,
@@ -60,6 +63,9 @@ pub struct mpk_pool_opts {
 
 /// A pool of worker processes. Thread-safe: several threads may submit work at once. Create it
 /// early, from a single-threaded point of the program (it forks its supervisor).
+/// A pool belongs to the process that created it: in a forked child that inherited it (and its
+/// `mpk_async`/`mpk_iter` handles), every call fails with `MPK_ERR_STATE` and touches nothing
+/// shared, and `mpk_pool_destroy` there frees only the child's copy; the creator's pool runs on.
 pub struct mpk_pool {
     inner: Arc<Pool>,
 }
@@ -269,6 +275,8 @@ pub unsafe extern "C" fn mpk_pool_apply(
 
 /// Starts `fn(ctx, arg)` in a worker; `*out` is its handle (destroy it with
 /// `mpk_async_destroy`, even after the pool: the handle keeps what it needs).
+/// `MPK_ERR_NOMEM` at once when `max_tasks` tasks are unfinished or uncollected (it never
+/// waits for room); `MPK_ERR_STATE` after close, `MPK_ERR_CLOSED` after terminate.
 ///
 /// # Safety
 /// `p` is NULL or a live pool; `arg` readable for `arg_len` bytes; `out` NULL or writable.

@@ -76,7 +76,8 @@ pub struct PoolOptions {
     /// Run once in each worker before its first task; a non-zero return stops that worker (and
     /// repeated failures make the pool `Broken`).
     pub initializer: Option<(InitFn, usize)>,
-    /// Job slots: tasks and chunks that may be unfinished or unclaimed at once.
+    /// Job slots: tasks and chunks that may be unfinished or unclaimed at once. Beyond it
+    /// `apply_async` fails at once with `NoMem` (it never waits for room).
     pub max_tasks: usize,
     /// Bytes of the arena that carries map chunks (virtual: pages are used only when touched).
     pub arena_bytes: usize,
@@ -197,6 +198,8 @@ impl Arena {
 }
 
 /// A pool of worker processes. Methods take `&self` and may be called from several threads.
+/// It belongs to the process that created it: in a forked child every call fails with `State`
+/// (and dropping it there touches nothing shared).
 pub struct Pool {
     shared: Shared,
     /// Keeps the shared region mapped; dropped last.
