@@ -14,13 +14,15 @@
  * single-threaded point of the program. Locks are robust: if a holder dies, the next locker
  * gets MPK_ERR_OWNER_DEAD (holders must be glibc threads in one PID namespace).
  */
-
 #ifndef MPKIT_H
 #define MPKIT_H
 
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
+#ifdef __cplusplus
+extern "C" {
+#endif /* __cplusplus */
 
 /*
  Timeout value: block as long as needed.
@@ -373,10 +375,6 @@ typedef struct {
  `double` (`'d'`).
  */
 #define MPK_TYPE_F64 10
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
 
 /*
  `MPK_ABI_VERSION` of the linked library (compare with the header's constant).
@@ -1167,7 +1165,7 @@ size_t mpk_type_size(mpk_type type);
 mpk_status mpk_value_create(mpk_type type, const void *init, mpk_array **out);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+} /* extern "C" */
+#endif /* __cplusplus */
 
-#endif  /* MPKIT_H */
+#endif /* MPKIT_H */

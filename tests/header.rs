@@ -47,3 +47,32 @@ fn header_names_only_prefixed_items() {
         names.iter().filter(|n| *n != "MPKIT_H" && !n.starts_with("mpk_") && !n.starts_with("MPK_")).collect();
     assert!(stray.is_empty(), "unprefixed names in the generated header: {stray:?} (exclude them in cbindgen.toml)");
 }
+
+/// The header compiles cleanly as C89, C99 and C11 (`-Wall -Wextra -Wpedantic -Werror`), and as
+/// C++ where a C++ compiler is installed (`c++`; otherwise that one check says it was skipped).
+#[test]
+fn header_compiles_as_c89_c99_c11_and_cpp() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("mpkit-header-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("use.c");
+    std::fs::write(&src, "#include \"mpkit.h\"\nint main(void) { return mpk_abi_version() == MPK_ABI_VERSION ? 0 : 1; }\n")
+        .unwrap();
+    let include = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
+    let compile = |cc: &str, lang: &[&str], std: &str| {
+        Command::new(cc)
+            .args(["-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only", std, "-I", include])
+            .args(lang)
+            .arg(&src)
+            .output()
+    };
+    for std in ["-std=c89", "-std=c99", "-std=c11"] {
+        let out = compile("cc", &[], std).expect("a C compiler (cc) must be installed");
+        assert!(out.status.success(), "mpkit.h under {std}:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    match compile("c++", &["-x", "c++"], "-std=c++11") {
+        Ok(out) => assert!(out.status.success(), "mpkit.h as C++11:\n{}", String::from_utf8_lossy(&out.stderr)),
+        Err(_) => eprintln!("skipped: no c++ compiler"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
