@@ -307,7 +307,7 @@ typedef struct {
 #define MPK_ERR_NOT_FOUND -15
 
 /*
- A peer broke the protocol.
+ The object can no longer work: a pool whose supervisor died or whose workers cannot start.
  */
 #define MPK_ERR_BROKEN -16
 

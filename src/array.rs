@@ -270,7 +270,7 @@ pub struct ArrayGuard<'a, T: Element> {
 }
 
 impl<T: Element> ArrayGuard<'_, T> {
-    /// Declares the elements repaired after [`LockError::OwnerDead`].
+    /// Declares the elements repaired after [`Error::OwnerDead`].
     pub fn make_consistent(&self) -> Result<(), Error> {
         self._guard.make_consistent()
     }

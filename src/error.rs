@@ -40,7 +40,8 @@ pub enum Error {
     Exists,
     /// A named object does not exist.
     NotFound,
-    /// A peer broke the protocol (for example a barrier was aborted).
+    /// The object can no longer do its work: a pool whose supervisor died or whose workers
+    /// cannot start.
     Broken,
     /// The call is not valid in the object's current state (for example `exitcode` of a running
     /// process, or locking a lock the caller already holds).
@@ -84,7 +85,7 @@ impl fmt::Display for Error {
             Error::Version => f.write_str("object made by an incompatible mpkit version"),
             Error::Exists => f.write_str("object already exists"),
             Error::NotFound => f.write_str("object not found"),
-            Error::Broken => f.write_str("broken by a peer"),
+            Error::Broken => f.write_str("broken: can no longer work"),
             Error::State => f.write_str("invalid in the object's current state"),
             Error::Sys(errno) => write!(f, "system call failed (errno {errno})"),
         }

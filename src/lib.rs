@@ -1,8 +1,8 @@
 //! mpkit: Python's `multiprocessing` model for C, C++ and Rust on Linux.
 //!
 //! Primitives live in shared memory and work across `fork` and between unrelated processes:
-//! a robust futex [`Mutex`](lock::RawMutex), typed shared arrays ([`SharedArray`](array::SharedArray)),
-//! named and anonymous [`Region`](shm::Region)s, and [`Process`](process::Process).
+//! a robust futex [`Mutex`](lock::RawMutex), typed shared arrays ([`SharedArray`]),
+//! named and anonymous [`Region`]s, and [`Process`].
 //!
 //! Layers (dependencies point one way): `ffi` → primitives (`lock`, `array`, `process`) → `shm` →
 //! {`sync`, `sys`}. `sync` is the only module that names atomics or loom; `sys` the only one that

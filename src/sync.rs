@@ -4,7 +4,7 @@
 //! robust-list hooks from here. Under `cfg(loom)` each is a model: the futex is a table of waiters
 //! behind a loom `Mutex` + `Condvar` with the value checked under the table lock, so a lost wake-up
 //! shows as a loom deadlock; the robust list records held locks per thread, and
-//! [`loom_model::die`] replays the kernel's owner-death cleanup.
+//! `loom_model::die` replays the kernel's owner-death cleanup.
 #![allow(clippy::disallowed_types)]
 
 use core::time::Duration;

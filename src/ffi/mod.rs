@@ -66,7 +66,7 @@ pub const MPK_ERR_VERSION: mpk_status = -13;
 pub const MPK_ERR_EXISTS: mpk_status = -14;
 /// A named object does not exist.
 pub const MPK_ERR_NOT_FOUND: mpk_status = -15;
-/// A peer broke the protocol.
+/// The object can no longer work: a pool whose supervisor died or whose workers cannot start.
 pub const MPK_ERR_BROKEN: mpk_status = -16;
 /// Not valid in the object's current state (e.g. exit code of a running process, relocking).
 pub const MPK_ERR_STATE: mpk_status = -17;

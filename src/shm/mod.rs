@@ -1,4 +1,4 @@
-//! Shared memory regions: one `MAP_SHARED` mapping that starts with a validated [`Header`].
+//! Shared memory regions: one `MAP_SHARED` mapping that starts with a validated header.
 //!
 //! Anonymous regions are memfd files mapped shared: a child of `fork` inherits the mapping at the
 //! same address. Named regions are POSIX shared-memory objects (`/dev/shm/<name>`) that unrelated
