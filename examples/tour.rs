@@ -14,7 +14,7 @@ use std::io::Write;
 
 use std::time::{Duration, Instant};
 
-use mpkit::{ByteQueue, Error, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe};
+use mpkit::{ByteQueue, Error, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {
@@ -113,7 +113,7 @@ fn main() -> Result<(), mpkit::Error> {
 
     println!("\n== Lock: ten processes print under one lock");
     std::io::stdout().flush().unwrap();
-    let lock = SharedValue::new(0u8)?; // a Value's lock is Python's Lock here
+    let lock = Lock::new()?; // Python's multiprocessing.Lock()
     let procs: Vec<Process> = (0..10)
         .map(|num| {
             let lock = &lock;

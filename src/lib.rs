@@ -74,6 +74,8 @@ pub use array::{ArrayView, ElemType, Element};
 #[cfg(feature = "std")]
 pub use array::{SharedArray, SharedValue};
 pub use error::Error;
+#[cfg(feature = "std")]
+pub use lock::Lock;
 pub use lock::{Acquired, RawMutex};
 /// The most robust locks one thread may hold at once (the kernel's `ROBUST_LIST_LIMIT`); a lock
 /// beyond it is refused with [`Error::NoMem`].

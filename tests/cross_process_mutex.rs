@@ -317,3 +317,48 @@ fn coexists_with_glibc_robust_pthread_mutexes() {
     }
     assert_eq!(s.mutex().lock_until(mpkit::sync::Deadline::NOW), Ok(Acquired::OwnerDied));
 }
+
+/// The owned `Lock` (issue 15.3): made before the fork it is shared with the children, guards a
+/// counter with nothing lost, and a holder killed with SIGKILL gives the next locker `OwnerDead`.
+#[test]
+fn owned_lock_is_shared_with_children_and_survives_a_holder() {
+    let lock = mpkit::Lock::new().unwrap();
+    let s = Shared::new(); // only for its counter and flags
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            child(|| {
+                for _ in 0..10_000 {
+                    let g = lock.lock().expect("lock");
+                    // SAFETY: the counter is only touched under the lock.
+                    unsafe {
+                        let c = s.counter().as_ptr();
+                        c.write_volatile(c.read_volatile() + 1);
+                    }
+                    drop(g);
+                }
+                0
+            })
+        })
+        .collect();
+    for c in &children {
+        assert_eq!(join(c), 0);
+    }
+    // SAFETY: every child has exited.
+    assert_eq!(unsafe { s.counter().as_ptr().read_volatile() }, 40_000);
+    let h = child(|| {
+        std::mem::forget(lock.lock().unwrap());
+        flag(&s.region, 0).store(1, Ordering::Release);
+        loop {
+            // SAFETY: pause() only sleeps until a signal arrives.
+            unsafe { libc::pause() };
+        }
+    });
+    wait_until("holder to lock", || flag(&s.region, 0).load(Ordering::Acquire) == 1);
+    h.kill().unwrap();
+    assert_eq!(join(&h), -libc::SIGKILL);
+    match lock.lock_timeout(Duration::from_secs(10)) {
+        Err(LockError::OwnerDead(g)) => g.make_consistent().unwrap(),
+        other => panic!("expected OwnerDead, got {other:?}"),
+    }
+    assert!(lock.try_lock().is_ok());
+}

@@ -56,8 +56,11 @@ fn header_compiles_as_c89_c99_c11_and_cpp() {
     let dir = std::env::temp_dir().join(format!("mpkit-header-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("use.c");
-    std::fs::write(&src, "#include \"mpkit.h\"\nint main(void) { return mpk_abi_version() == MPK_ABI_VERSION ? 0 : 1; }\n")
-        .unwrap();
+    std::fs::write(
+        &src,
+        "#include \"mpkit.h\"\nint main(void) { return mpk_abi_version() == MPK_ABI_VERSION ? 0 : 1; }\n",
+    )
+    .unwrap();
     let include = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
     let compile = |cc: &str, lang: &[&str], std: &str| {
         Command::new(cc)

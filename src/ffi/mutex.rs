@@ -59,11 +59,7 @@ pub unsafe extern "C" fn mpk_mutex_init(m: *mut mpk_mutex) -> mpk_status {
 pub unsafe extern "C" fn mpk_mutex_create(out: *mut *mut mpk_mutex) -> mpk_status {
     call(|| {
         non_null(out)?;
-        let region = Region::build(Kind::Mutex, [0; 4], size_of::<RawMutex>(), None, |mem| {
-            // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawMutex.
-            unsafe { mem.cast::<RawMutex>().write(RawMutex::new()) }
-        })?;
-        let m = region.into_raw().cast::<mpk_mutex>();
+        let m = crate::lock::Lock::new()?.into_raw().cast::<mpk_mutex>();
         // SAFETY: `out` checked non-NULL above; valid by the caller's contract.
         unsafe { write_out(out, m.as_ptr()) }
     })

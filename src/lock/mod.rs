@@ -2,8 +2,12 @@
 
 pub(crate) mod backoff;
 mod mutex;
+#[cfg(feature = "std")]
+mod owned;
 
 pub use mutex::{Acquired, MutexGuard, RawMutex};
+#[cfg(feature = "std")]
+pub use owned::Lock;
 
 use crate::error::Error;
 
