@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 anchors=${ANCHORS_DIR:-$root/../shared/anchors}
+if [ ! -x "$anchors/run_all.sh" ]; then
+    echo "benches/anchors.sh: no anchors harness at $anchors (run_all.sh missing)." >&2
+    echo "It is not part of this repository: put it at ../shared/anchors or set ANCHORS_DIR." >&2
+    exit 2
+fi
 cargo build -q --release --example mpkit-bench
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
