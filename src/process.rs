@@ -243,7 +243,8 @@ fn detach(pid: i32) {
         let mut next = block.next.load(Ordering::Acquire);
         if next.is_null() {
             let fresh = Box::into_raw(Box::new(Detached::new()));
-            next = match block.next.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            next = match block.next.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => fresh,
                 Err(winner) => {
                     // SAFETY: `fresh` was never published: this thread still owns it.

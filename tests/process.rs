@@ -211,9 +211,11 @@ fn a_daemon_of_a_thread_that_exits_at_once_always_dies() {
             let opts = ProcessOptions { daemon: true };
             // SAFETY: the child only sleeps (async-signal-safe); the alarm bounds a leftover.
             let p = unsafe {
-                Process::spawn_with(&opts, || loop {
-                    libc::alarm(60);
-                    libc::pause();
+                Process::spawn_with(&opts, || {
+                    loop {
+                        libc::alarm(60);
+                        libc::pause();
+                    }
                 })
             }
             .unwrap();

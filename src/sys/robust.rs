@@ -201,8 +201,9 @@ impl ThreadIdentity {
 #[cfg(feature = "std")]
 pub(crate) fn is_own_thread(tid: u32) -> bool {
     let Ok(tid) = i32::try_from(tid) else { return false };
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
     // SAFETY: signal 0 only checks that the thread exists in this thread group; nothing is sent.
-    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid() as libc::c_long, tid as libc::c_long, 0 as libc::c_long) == 0 }
+    unsafe { libc::syscall(libc::SYS_tgkill, pid as libc::c_long, tid as libc::c_long, 0 as libc::c_long) == 0 }
 }
 
 /// Asks the kernel for the TID and robust-list head of the calling thread.
