@@ -1,8 +1,21 @@
 //! Pipes: a pair of connected ends (Python's `multiprocessing.Pipe`).
 //!
-//! Data moves through one SPSC byte ring per direction in a shared region; each message is an
-//! 8-byte length header and its payload padded to 8 bytes. A message that does not fit the ring
-//! streams through it in pieces, and the receiver still gets it whole.
+//! Data moves through one SPSC byte ring per direction in a shared region, in frames: an 8-byte
+//! header, then a payload padded to 8 bytes, published in one step. A message that fits the ring
+//! is one frame, headed by its length. A larger one streams through in pieces: a frame holding
+//! only its length, then `PIECE` frames of up to `piece_len` bytes each; and the receiver
+//! still gets it whole.
+//!
+//! Timeouts hold for the whole call, streaming included:
+//! - a `send` that cannot finish in time, or whose peer goes away mid-message, ends the message
+//!   with an `ABORT` frame and fails (`Timeout`, `Closed`). The receiver drops what it had of
+//!   that message and goes on to the next one: it never delivers an aborted message, nor reports
+//!   `MsgSize` for one whose `ABORT` is in the ring. Until its last piece is in, a streamed
+//!   message leaves one unit of the ring free, so that the `ABORT` always fits. The aborted
+//!   pieces take room in the ring until the receiver gets past them;
+//! - a `recv` that times out mid-message keeps what it took (in this handle, not in the ring):
+//!   the next `recv` or `poll` on the handle continues that message, and `poll` says it is there.
+//!   If the sender dies mid-message, what arrived of it is dropped and `recv` returns `Closed`.
 //!
 //! Each end also owns one socket of a socketpair, used only for its file-descriptor semantics:
 //! after `fork` both processes hold both ends, each closes the end it does not use, and an end is
@@ -14,7 +27,9 @@
 //!   at once, and the next `send` checks the socket before writing;
 //! - a peer that died (kill -9) is noticed by `recv`/`poll` within [`LIVENESS_TICK`] while
 //!   waiting, and by `send` as soon as the ring is full (until then a send to a dead peer
-//!   succeeds, its bytes unread, as with a pipe whose reader died unnoticed).
+//!   succeeds, its bytes unread, as with a pipe whose reader died unnoticed);
+//! - a call with a zero timeout that finds nothing to do asks the socket once (one `poll`
+//!   system call), so that end-of-file is `Closed` there too, not `Timeout`.
 //!
 //! An end serves one user at a time (methods take `&mut self`; in C, one thread per end).
 
@@ -35,6 +50,32 @@ pub const LIVENESS_TICK: Duration = Duration::from_millis(10);
 /// Ring capacity of [`pipe`] (per direction).
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
+/// Header of each frame after the first of a streamed message (whose header is its length).
+const PIECE: u64 = u64::MAX;
+/// Header of the frame that ends a streamed message early: its sender gave up on it.
+const ABORT: u64 = u64::MAX - 1;
+
+/// Payload bytes in each piece of a streamed message through a ring of `capacity` bytes: two
+/// pieces with their headers and the unit kept for an [`ABORT`] fit at once, so that the reader
+/// copies one while the writer fills the next.
+fn piece_len(capacity: usize) -> usize {
+    capacity / 2 - 2 * UNIT
+}
+
+/// Whether a message of `len` bytes streams through a ring of `capacity` bytes in pieces.
+fn streamed(len: usize, capacity: usize) -> bool {
+    UNIT + padded(len) > capacity
+}
+
+/// A streamed message whose receipt timed out part-way: the rest is still to come.
+#[derive(Debug)]
+struct Partial {
+    /// The message's length.
+    len: usize,
+    /// What arrived so far.
+    bytes: Vec<u8>,
+}
+
 /// Shared header of a pipe's region, before the rings.
 #[repr(C)]
 struct Control {
@@ -53,6 +94,8 @@ pub struct Conn {
     /// The ring this end reads (None: send-only end) and the cached writer position.
     rx: Option<RingRef<'static>>,
     rx_tail: u64,
+    /// The message this end's last `recv` took part of before it timed out.
+    partial: Option<Partial>,
     /// The ring this end writes (None: receive-only end) and the cached reader position.
     tx: Option<RingRef<'static>>,
     tx_head: u64,
@@ -99,6 +142,7 @@ pub fn pipe_with_capacity(capacity_bytes: usize, duplex: bool) -> Result<(Conn, 
         fd: Some(fd),
         rx,
         rx_tail: 0,
+        partial: None,
         tx,
         tx_head: 0,
         close_gen: 0,
@@ -145,14 +189,15 @@ impl Conn {
         self.send_until(msg, Deadline::FOREVER)
     }
 
-    /// Sends one message, waiting at most `timeout` for the room to start it (a message larger
-    /// than the ring, once started, is completed or fails with `Closed`).
+    /// Sends one message, waiting at most `timeout` in all. A message larger than the ring that
+    /// cannot finish in time is aborted: the receiver never sees any of it.
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), Error> {
         self.send_until(msg, Deadline::after(timeout))
     }
 
     /// As [`send`](Self::send), until `deadline`. Errors: `Closed` (the other end is closed
-    /// everywhere), `State` (this end is closed or receive-only), `Timeout`.
+    /// everywhere), `State` (this end is closed or receive-only), `Timeout`. After an error the
+    /// receiver gets nothing of `msg` (see the module docs: a started message is aborted).
     #[inline]
     pub fn send_until(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), Error> {
         let tx = self.tx.ok_or(Error::State)?;
@@ -164,37 +209,35 @@ impl Conn {
                 return Err(Error::Closed);
             }
         }
-        let whole = UNIT + padded(msg.len());
         let mut alive = || !sock::peer_gone(fd);
-        if whole <= tx.capacity_bytes() {
+        if !streamed(msg.len(), tx.capacity_bytes()) {
+            let whole = UNIT + padded(msg.len());
             while tx.free(&mut self.tx_head, whole) < whole {
                 tx.wait(Want::Space, whole, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
             }
             tx.write_frame(Some(msg.len() as u64), msg);
             return Ok(());
         }
-        // Larger than the ring: the header, then pieces as room appears.
-        while tx.free(&mut self.tx_head, UNIT) < UNIT {
-            tx.wait(Want::Space, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
+        // The length, with a unit to spare for an ABORT; then the pieces as room appears.
+        while tx.free(&mut self.tx_head, 2 * UNIT) < 2 * UNIT {
+            tx.wait(Want::Space, 2 * UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
         tx.write_frame(Some(msg.len() as u64), &[]);
-        // Pieces of at least half the ring (or the rest): tiny pieces would cost a publication
-        // and a cache-line hand-off each while both ends chase each other.
-        let piece = tx.capacity_bytes() / 2;
-        let mut rest = msg;
-        loop {
-            let want = piece.min(padded(rest.len()));
-            while tx.free(&mut self.tx_head, want) < want {
-                tx.wait(Want::Space, want, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
+        let piece = piece_len(tx.capacity_bytes());
+        let pieces = msg.len().div_ceil(piece);
+        for (i, part) in msg.chunks(piece).enumerate() {
+            // Every piece but the last leaves a unit free after it.
+            let need = UNIT + padded(part.len()) + if i + 1 < pieces { UNIT } else { 0 };
+            while tx.free(&mut self.tx_head, need) < need {
+                if let Err(e) = tx.wait(Want::Space, need, deadline, self.spin, Some(LIVENESS_TICK), &mut alive) {
+                    // Fits: the frame before left a unit free, and the reader only frees more.
+                    tx.write_frame(Some(ABORT), &[]);
+                    return Err(e);
+                }
             }
-            if want == padded(rest.len()) {
-                tx.write_frame(None, rest);
-                return Ok(());
-            }
-            // At most `piece`, so the reader copies one half while we fill the other.
-            tx.write_frame(None, &rest[..piece]);
-            rest = &rest[piece..];
+            tx.write_frame(Some(PIECE), part);
         }
+        Ok(())
     }
 
     /// Receives one message into `buf`, waiting as long as needed; returns its length.
@@ -205,44 +248,114 @@ impl Conn {
         self.recv_until(buf, Deadline::FOREVER)
     }
 
-    /// As [`recv`](Self::recv), waiting at most `timeout` for a message to start.
+    /// As [`recv`](Self::recv), waiting at most `timeout` in all. A message larger than the ring
+    /// may time out part-way: this handle keeps what arrived, and the next receive continues it.
     pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, Error> {
         self.recv_until(buf, Deadline::after(timeout))
     }
 
-    /// As [`recv`](Self::recv), until `deadline` (`State` if this end is closed or send-only).
+    /// As [`recv_timeout`](Self::recv_timeout), until `deadline` (`State` if this end is closed
+    /// or send-only).
     #[inline]
     pub fn recv_until(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
-        let len = self.next_len(deadline)?;
-        if len > buf.len() {
-            return Err(Error::MsgSize { needed: len });
-        }
-        let rx = self.rx.ok_or(Error::State)?;
-        let fd = self.fd.as_ref().ok_or(Error::State)?;
-        let whole = UNIT + padded(len);
-        if rx.available(&mut self.rx_tail, whole) >= whole {
-            rx.read_frame(UNIT, &mut buf[..len]);
-            return Ok(len);
-        }
-        // Not all here yet (or larger than the ring): take the header, then pieces as they come.
-        rx.read_frame(UNIT, &mut []);
-        let mut got = 0;
-        let mut alive = || !sock::peer_gone(fd);
-        let piece = rx.capacity_bytes() / 2;
-        while got < len {
-            let want = piece.min(padded(len - got));
-            while rx.available(&mut self.rx_tail, want) < want {
-                rx.wait(Want::Data, want, Deadline::FOREVER, self.spin, Some(LIVENESS_TICK), &mut alive)?;
+        loop {
+            let len = self.next_len(deadline)?;
+            if len > buf.len() {
+                if self.drop_if_aborted(len) {
+                    continue;
+                }
+                return Err(Error::MsgSize { needed: len });
             }
-            let copy = want.min(len - got);
-            rx.read_frame(0, &mut buf[got..got + copy]);
-            got += copy;
+            let rx = self.rx.ok_or(Error::State)?;
+            if !streamed(len, rx.capacity_bytes()) {
+                // One frame, published whole with the header `next_len` saw (and never partial).
+                rx.read_frame(UNIT, &mut buf[..len]);
+                return Ok(len);
+            }
+            if self.recv_pieces(&mut buf[..len], deadline)? {
+                return Ok(len);
+            }
+            // Its sender aborted it: on to the next message.
         }
-        Ok(len)
     }
 
-    /// Waits until a message is there (at most `timeout`; `None`: forever). `Ok(())` if one is,
-    /// `Timeout` if not, `Closed` if the other end is gone and nothing is left.
+    /// Takes the streamed message at the head into `buf` (exactly its length), or the rest of
+    /// the one taken part-way. `Ok(false)`: its sender aborted it, and it is dropped. On
+    /// `Timeout` what arrived is kept for the next call; on other errors it is dropped.
+    fn recv_pieces(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<bool, Error> {
+        let rx = self.rx.ok_or(Error::State)?;
+        let fd = self.fd.as_ref().ok_or(Error::State)?;
+        let mut got = match self.partial.take() {
+            Some(p) => {
+                buf[..p.bytes.len()].copy_from_slice(&p.bytes);
+                p.bytes.len()
+            }
+            None => {
+                rx.read_frame(UNIT, &mut []); // the length
+                0
+            }
+        };
+        let mut alive = || !sock::peer_gone(fd);
+        let piece = piece_len(rx.capacity_bytes());
+        while got < buf.len() {
+            while rx.available(&mut self.rx_tail, UNIT) < UNIT {
+                let waited = rx.wait(Want::Data, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive);
+                if let Err(e) = waited {
+                    if e == Error::Timeout {
+                        self.partial = Some(Partial { len: buf.len(), bytes: buf[..got].to_vec() });
+                    }
+                    return Err(e);
+                }
+            }
+            match rx.peek_unit(0) {
+                PIECE => {}
+                ABORT => {
+                    rx.read_frame(UNIT, &mut []);
+                    return Ok(false);
+                }
+                _ => return Err(Error::BadObject),
+            }
+            // Published whole with its header.
+            let part = piece.min(buf.len() - got);
+            rx.read_frame(UNIT, &mut buf[got..got + part]);
+            got += part;
+        }
+        Ok(true)
+    }
+
+    /// True if the streamed message of `len` bytes at the head (or the one taken part-way) was
+    /// aborted and its `ABORT` is in the ring already; then it is dropped.
+    #[cold]
+    fn drop_if_aborted(&mut self, len: usize) -> bool {
+        let Some(rx) = self.rx else { return false };
+        let (mut got, mut at) = match &self.partial {
+            Some(p) => (p.bytes.len(), 0),
+            None if streamed(len, rx.capacity_bytes()) => (0, UNIT),
+            None => return false,
+        };
+        let there = rx.available(&mut self.rx_tail, usize::MAX);
+        let piece = piece_len(rx.capacity_bytes());
+        while got < len && at + UNIT <= there {
+            match rx.peek_unit(at) {
+                PIECE => {
+                    let part = piece.min(len - got);
+                    at += UNIT + padded(part);
+                    got += part;
+                }
+                ABORT => {
+                    rx.read_frame(at + UNIT, &mut []);
+                    self.partial = None;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Waits until a message is there (at most `timeout`; `None`: forever). `Ok(())` if one is
+    /// (or has begun: a message larger than the ring may take longer to arrive whole), `Timeout`
+    /// if not, `Closed` if the other end is gone and nothing is left.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         self.next_len(timeout.map_or(Deadline::FOREVER, Deadline::after)).map(|_| ())
     }
@@ -252,16 +365,23 @@ impl Conn {
         self.next_len(deadline).map(|_| ())
     }
 
-    /// Waits for the next message's header and returns its length, without consuming anything.
+    /// Waits for the next message's header and returns its length, without consuming anything
+    /// (the length of the message taken part-way, if there is one).
     #[inline]
     fn next_len(&mut self, deadline: Deadline) -> Result<usize, Error> {
         let rx = self.rx.ok_or(Error::State)?;
         let fd = self.fd.as_ref().ok_or(Error::State)?;
+        if let Some(p) = &self.partial {
+            return Ok(p.len);
+        }
         let mut alive = || !sock::peer_gone(fd);
         while rx.available(&mut self.rx_tail, UNIT) < UNIT {
             rx.wait(Want::Data, UNIT, deadline, self.spin, Some(LIVENESS_TICK), &mut alive)?;
         }
-        usize::try_from(rx.peek_unit()).map_err(|_| Error::BadObject)
+        match rx.peek_unit(0) {
+            len @ ..ABORT => usize::try_from(len).map_err(|_| Error::BadObject),
+            _ => Err(Error::BadObject),
+        }
     }
 
     /// Drops this process's hold on the end (Python's `close`); afterwards the handle only

@@ -526,6 +526,29 @@ fn pipe_null_and_bad_arguments() {
     }
 }
 
+/// Issue 15.2: at end-of-file `MPK_NOWAIT` answers `MPK_ERR_CLOSED`, as 1 ms does.
+#[test]
+fn pipe_eof_with_nowait() {
+    let (mut a, mut b) = (null_mut(), null_mut());
+    let mut len = 0usize;
+    let mut buf = [0u8; 32];
+    // SAFETY: live ends and valid buffers of the stated sizes.
+    unsafe {
+        assert_eq!(mpk_pipe_create(64, true, &mut a, &mut b), MPK_OK);
+        assert_eq!(mpk_conn_send(a, b"bye".as_ptr().cast(), 3, MPK_NOWAIT), MPK_OK);
+        assert_eq!(mpk_conn_close(a), MPK_OK);
+        assert_eq!(mpk_conn_poll(b, MPK_NOWAIT), MPK_OK, "data first");
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, &mut len, MPK_NOWAIT), MPK_OK);
+        assert_eq!(&buf[..len], b"bye");
+        assert_eq!(mpk_conn_recv(b, buf.as_mut_ptr().cast(), 32, &mut len, MPK_NOWAIT), MPK_ERR_CLOSED);
+        assert_eq!(mpk_conn_poll(b, MPK_NOWAIT), MPK_ERR_CLOSED);
+        assert_eq!(mpk_conn_poll(b, 1), MPK_ERR_CLOSED);
+        assert_eq!(mpk_conn_send(b, buf.as_ptr().cast(), 1, MPK_NOWAIT), MPK_ERR_CLOSED);
+        mpk_conn_destroy(a);
+        mpk_conn_destroy(b);
+    }
+}
+
 unsafe extern "C" fn double_task(
     _: *mut c_void,
     arg: *const c_void,

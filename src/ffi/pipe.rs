@@ -49,8 +49,12 @@ pub unsafe extern "C" fn mpk_pipe_create(
 }
 
 /// Sends one message of any length (`msg` may be NULL when `len` is 0), waiting at most
-/// `timeout_ms` for room to start it. `MPK_ERR_CLOSED` once the other end is closed
-/// everywhere; `MPK_ERR_STATE` on a closed or receive-only end.
+/// `timeout_ms` in all, for a message larger than the ring too (it streams through in pieces as
+/// the reader makes room). `MPK_ERR_TIMEOUT` if it could not finish in time, `MPK_ERR_CLOSED` once
+/// the other end is closed everywhere; `MPK_ERR_STATE` on a closed or receive-only end. On any
+/// error the reader gets nothing of the message: one that had started is ended by an abort mark,
+/// and the reader drops what it had of it. Until the reader gets past them, the aborted pieces
+/// still take room in the ring.
 ///
 /// # Safety
 /// `c` is NULL or a live end (one thread at a time); `msg` is readable for `len` bytes.
@@ -70,9 +74,13 @@ pub unsafe extern "C" fn mpk_conn_send(
     })
 }
 
-/// Receives one message into `buf` (`cap` bytes), waiting at most `timeout_ms`; `*out_len` is
-/// its length. `MPK_ERR_CLOSED` is end-of-file (the other end closed everywhere, all data read);
-/// `MPK_ERR_MSGSIZE`: `cap` is too small, `*out_len` is the size needed, the message stays.
+/// Receives one message into `buf` (`cap` bytes), waiting at most `timeout_ms` in all; `*out_len`
+/// is its length. `MPK_ERR_CLOSED` is end-of-file (the other end closed everywhere, all data read),
+/// with `MPK_NOWAIT` too; `MPK_ERR_MSGSIZE`: `cap` is too small, `*out_len` is the size needed,
+/// the message stays. Messages whose send failed are skipped, never returned or reported.
+/// `MPK_ERR_TIMEOUT` may come part-way through a message larger than the ring: the handle keeps
+/// what arrived (not `buf`), and the next receive on it continues that message. If the sender
+/// dies part-way, the part is dropped and the receive returns `MPK_ERR_CLOSED`.
 ///
 /// # Safety
 /// `c` is NULL or a live end (one thread at a time); `buf` is writable for `cap` bytes;
@@ -97,8 +105,9 @@ pub unsafe extern "C" fn mpk_conn_recv(
     })
 }
 
-/// Waits at most `timeout_ms` for a message: `MPK_OK` if one is there (not consumed),
-/// `MPK_ERR_TIMEOUT` if not, `MPK_ERR_CLOSED` at end-of-file.
+/// Waits at most `timeout_ms` for a message: `MPK_OK` if one is there or has begun (not
+/// consumed; one larger than the ring may take longer to arrive whole), `MPK_ERR_TIMEOUT` if not,
+/// `MPK_ERR_CLOSED` at end-of-file (with `MPK_NOWAIT` too).
 ///
 /// # Safety
 /// `c` is NULL or a live end (one thread at a time).

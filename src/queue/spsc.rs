@@ -293,14 +293,15 @@ impl<'a> RingRef<'a> {
         (*tail_hint - h) as usize
     }
 
-    /// The next 8-byte unit (a frame header), without consuming it. At least one unit must be
-    /// `available()`.
+    /// The 8-byte unit `offset` bytes (a multiple of 8) past the next unread byte, e.g. a frame
+    /// header, without consuming anything. `offset + 8` bytes must be `available()`.
     #[inline]
-    pub fn peek_unit(&self) -> u64 {
-        let h = self.ring().head.load(Ordering::Relaxed) & !SLEEPERS;
-        self.mark(h, UNIT, false);
-        // SAFETY: the unit at `h` is published and ours to read (caller duty); 8-aligned.
-        unsafe { self.unit_ptr(h).read() }
+    pub fn peek_unit(&self, offset: usize) -> u64 {
+        debug_assert!(offset.is_multiple_of(UNIT) && offset < self.capacity() as usize);
+        let at = (self.ring().head.load(Ordering::Relaxed) & !SLEEPERS) + offset as u64;
+        self.mark(at, UNIT, false);
+        // SAFETY: the unit at `at` is published and ours to read (caller duty); 8-aligned.
+        unsafe { self.unit_ptr(at).read() }
     }
 
     /// Skips `skip` bytes (a multiple of 8), copies the next `dst.len()` bytes out, and consumes
@@ -326,9 +327,10 @@ impl<'a> RingRef<'a> {
     // ---- waiting ----------------------------------------------------------------------------
 
     /// Waits until at least `min` bytes of `want` are there (`min` <= capacity): spins first
-    /// (if `spin`), then sleeps with the SLEEPERS protocol. While asleep it wakes at least every
-    /// `tick` (if given) to ask `alive()`; once that says no, returns `Closed`. `Timeout` after
-    /// `deadline`.
+    /// (if `spin`), then sleeps with the SLEEPERS protocol. It asks `alive()` before it sleeps
+    /// and, while asleep, at least every `tick` (if given); once that says no, returns `Closed`.
+    /// `Timeout` after `deadline`; with `Deadline::NOW` it asks `alive()` once instead of waiting,
+    /// so that end-of-file is an answer even then.
     pub fn wait(
         &self,
         want: Want,
@@ -357,7 +359,14 @@ impl<'a> RingRef<'a> {
             return Ok(());
         }
         if deadline.is_now() {
-            return Err(Error::Timeout);
+            // Data sent before the other end went away is still data: look again after `alive`.
+            return if alive() {
+                Err(Error::Timeout)
+            } else if ready() && !mutant("spsc_eof_before_data") {
+                Ok(())
+            } else {
+                Err(Error::Closed)
+            };
         }
         if spin && adaptive_spin(&r.spin, SPIN_ROUND_MAX, || ready().then_some(())).is_some() {
             return Ok(());
