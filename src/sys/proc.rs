@@ -139,10 +139,8 @@ pub(crate) fn thread_id() -> i32 {
 /// already gone (and `tgkill` says so).
 pub(crate) fn die_with_parent(parent: i32, parent_tid: i32) -> bool {
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    // SAFETY: signal 0 only checks that thread `parent_tid` of process `parent` exists.
-    let thread_lives =
-        unsafe { libc::syscall(libc::SYS_tgkill, parent as libc::c_long, parent_tid as libc::c_long, 0) } == 0;
-    thread_lives && rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() == parent)
+    super::robust::thread_lives(parent, parent_tid)
+        && rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() == parent)
 }
 
 /// CPUs this process may run on.

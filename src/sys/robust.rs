@@ -197,12 +197,17 @@ impl ThreadIdentity {
     }
 }
 
-/// Whether `tid` is a live thread of the calling process (`tgkill(getpid(), tid, 0)`).
+/// Whether `tid` is a live thread of the calling process.
 #[cfg(feature = "std")]
 pub(crate) fn is_own_thread(tid: u32) -> bool {
     let Ok(tid) = i32::try_from(tid) else { return false };
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
-    // SAFETY: signal 0 only checks that the thread exists in this thread group; nothing is sent.
+    thread_lives(rustix::process::getpid().as_raw_nonzero().get(), tid)
+}
+
+/// Whether thread `tid` of process `pid` exists (`tgkill(pid, tid, 0)`).
+#[cfg(feature = "std")]
+pub(crate) fn thread_lives(pid: i32, tid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the thread exists in that thread group; nothing is sent.
     unsafe { libc::syscall(libc::SYS_tgkill, pid as libc::c_long, tid as libc::c_long, 0 as libc::c_long) == 0 }
 }
 
