@@ -48,6 +48,11 @@ pub enum Error {
     State,
     /// A system call failed with this `errno`.
     Sys(i32),
+    /// A pool task ran past its time limit and was stopped (its worker killed). Unlike
+    /// `Timeout`, which means a wait gave up while the task goes on.
+    TaskTimeout,
+    /// The pool task was cancelled before it ended.
+    Cancelled,
 }
 
 impl Error {
@@ -88,6 +93,8 @@ impl fmt::Display for Error {
             Error::Broken => f.write_str("broken: can no longer work"),
             Error::State => f.write_str("invalid in the object's current state"),
             Error::Sys(errno) => write!(f, "system call failed (errno {errno})"),
+            Error::TaskTimeout => f.write_str("task ran past its time limit and was stopped"),
+            Error::Cancelled => f.write_str("task was cancelled"),
         }
     }
 }

@@ -83,7 +83,7 @@ pub const MAX_HELD_LOCKS: u32 = sys::robust::MAX_HELD;
 #[cfg(feature = "std")]
 pub use pipe::{Conn, pipe};
 #[cfg(feature = "std")]
-pub use pool::{AsyncResult, Pool, PoolOptions, TaskError};
+pub use pool::{AsyncResult, MapAsync, Pool, PoolOptions, StarArgs, TaskError};
 #[cfg(feature = "std")]
 pub use process::{Process, ProcessOptions};
 pub use queue::QueueRef;

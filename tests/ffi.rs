@@ -16,7 +16,7 @@ fn name(tag: &str) -> std::ffi::CString {
 #[test]
 fn strerror_never_returns_null() {
     let mut seen = std::collections::HashSet::new();
-    for code in [0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19] {
+    for code in [0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19, -20, -21] {
         let s = mpk_strerror(code);
         assert!(!s.is_null());
         // SAFETY: mpk_strerror returns static NUL-terminated strings.
@@ -24,7 +24,7 @@ fn strerror_never_returns_null() {
         assert!(!s.contains("unknown"), "{code} must have its own text");
         assert!(seen.insert(s.to_owned()), "{code} repeats a text");
     }
-    for code in [1, 42, -20, -1000, i32::MIN, i32::MAX] {
+    for code in [1, 42, -22, -1000, i32::MIN, i32::MAX] {
         // SAFETY: as above.
         let s = unsafe { CStr::from_ptr(mpk_strerror(code)) };
         assert_eq!(s.to_str().unwrap(), "unknown mpkit status");
@@ -608,6 +608,7 @@ fn pool_null_and_bad_arguments() {
             initarg: null_mut(),
             max_tasks: 0,
             arena_bytes: 0,
+            task_timeout_ms: 0,
         };
         assert_eq!(mpk_pool_create(&zero, &mut p), MPK_ERR_INVAL, "zero workers");
         let tiny = mpk_pool_opts { struct_size: 4, ..zero };

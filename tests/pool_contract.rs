@@ -45,6 +45,7 @@ fn pool(workers: usize, max_tasks: usize) -> *mut mpk_pool {
         initarg: null_mut(),
         max_tasks,
         arena_bytes: 0,
+        task_timeout_ms: 0,
     };
     let mut p = null_mut();
     // SAFETY: valid options and out pointer.

@@ -74,6 +74,11 @@ pub const MPK_ERR_STATE: mpk_status = -17;
 pub const MPK_ERR_SYS: mpk_status = -18;
 /// A bug inside mpkit was caught at the boundary (a Rust panic); the call did nothing useful.
 pub const MPK_ERR_PANIC: mpk_status = -19;
+/// A pool task ran past its time limit and was stopped (its worker killed and replaced).
+/// Unlike `MPK_ERR_TIMEOUT`, which means the caller stopped waiting and the task goes on.
+pub const MPK_ERR_TASK_TIMEOUT: mpk_status = -20;
+/// The pool task was cancelled (`mpk_async_cancel`) before it ended.
+pub const MPK_ERR_CANCELLED: mpk_status = -21;
 
 /// Timeout value: block as long as needed.
 pub const MPK_FOREVER: i64 = -1;
@@ -114,6 +119,8 @@ pub(crate) fn status_of(e: Error) -> mpk_status {
         Error::NotFound => MPK_ERR_NOT_FOUND,
         Error::Broken => MPK_ERR_BROKEN,
         Error::State => MPK_ERR_STATE,
+        Error::TaskTimeout => MPK_ERR_TASK_TIMEOUT,
+        Error::Cancelled => MPK_ERR_CANCELLED,
         Error::Sys(errno) => {
             LAST_ERRNO.set(errno);
             MPK_ERR_SYS
@@ -199,6 +206,8 @@ pub extern "C" fn mpk_strerror(status: mpk_status) -> *const c_char {
         MPK_ERR_STATE => c"invalid in the object's current state",
         MPK_ERR_SYS => c"system call failed (see mpk_last_errno)",
         MPK_ERR_PANIC => c"internal error in mpkit (caught panic)",
+        MPK_ERR_TASK_TIMEOUT => c"task ran past its time limit and was stopped",
+        MPK_ERR_CANCELLED => c"task was cancelled",
         _ => c"unknown mpkit status",
     };
     s.as_ptr()

@@ -10,7 +10,7 @@ use super::{
     Fail, MPK_ERR_INVAL, MPK_ERR_NULL, MPK_ERR_STATE, call, call_or, deadline, mpk_status, non_null, write_out,
 };
 use crate::error::Error;
-use crate::pool::{ImapBytes, InitFn, Pool, PoolOptions, TaskError, TaskFn};
+use crate::pool::{ImapBytes, InitFn, Limit, MapBytesAsync, Pool, PoolOptions, TaskError, TaskFn};
 
 static_assertions::const_assert_eq!(crate::pool::RESULT_TOO_LONG, super::MPK_ERR_MSGSIZE);
 
@@ -59,6 +59,10 @@ pub struct mpk_pool_opts {
     pub max_tasks: usize,
     /// Bytes of the arena that carries map chunks, virtual (default 256 MiB).
     pub arena_bytes: usize,
+    /// Longest one call of a task function may run, in ms (0: no limit). Counted from the moment
+    /// a worker starts the call (for a map, each item's call); a call running longer is stopped
+    /// (its worker is killed and replaced) and fails with `MPK_ERR_TASK_TIMEOUT`.
+    pub task_timeout_ms: u64,
 }
 
 /// A pool of worker processes. Thread-safe: several threads may submit work at once. Create it
@@ -70,10 +74,20 @@ pub struct mpk_pool {
     inner: Arc<Pool>,
 }
 
-/// A task started with `mpk_pool_apply_async`. One thread at a time per handle.
+/// A task started with `mpk_pool_apply_async`, or a map started with `mpk_pool_map_async`.
+/// One thread at a time per handle.
 pub struct mpk_async {
+    what: Started,
+    /// Declared last, so dropped after the map that borrows it.
     pool: Arc<Pool>,
-    job: Option<u32>,
+}
+
+enum Started {
+    /// A single task's job slot; `None` once its result was taken.
+    Task(Option<u32>),
+    /// A map, with the caller's results array (`n` × `result_size` bytes) and `n`; `None` once
+    /// its result was returned.
+    Map(Option<Box<MapBytesAsync<'static>>>, *mut u8, usize),
 }
 
 /// Results of `mpk_pool_imap`/`mpk_pool_imap_unordered`. One thread at a time per handle.
@@ -91,7 +105,7 @@ std::thread_local! {
 fn note(error: Error, item: usize) -> Error {
     match error {
         Error::TaskFailed(code) => LAST_FAILURE.set((item, code)),
-        Error::WorkerDied => LAST_FAILURE.set((item, 0)),
+        Error::WorkerDied | Error::TaskTimeout => LAST_FAILURE.set((item, 0)),
         _ => {}
     }
     error
@@ -130,6 +144,9 @@ fn options(opts: *const mpk_pool_opts) -> Result<PoolOptions, Fail> {
     }
     if has(offset_of!(mpk_pool_opts, arena_bytes) + size_of::<usize>()) {
         o.arena_bytes = nonzero(c.arena_bytes, o.arena_bytes);
+    }
+    if has(offset_of!(mpk_pool_opts, task_timeout_ms) + size_of::<u64>()) && c.task_timeout_ms != 0 {
+        o.task_timeout = Some(core::time::Duration::from_millis(c.task_timeout_ms));
     }
     Ok(o)
 }
@@ -277,6 +294,7 @@ pub unsafe extern "C" fn mpk_pool_apply(
 /// `mpk_async_destroy`, even after the pool: the handle keeps what it needs).
 /// `MPK_ERR_NOMEM` at once when `max_tasks` tasks are unfinished or uncollected (it never
 /// waits for room); `MPK_ERR_STATE` after close, `MPK_ERR_CLOSED` after terminate.
+/// The pool's `task_timeout_ms` applies.
 ///
 /// # Safety
 /// `p` is NULL or a live pool; `arg` readable for `arg_len` bytes; `out` NULL or writable.
@@ -289,15 +307,105 @@ pub unsafe extern "C" fn mpk_pool_apply_async(
     arg_len: usize,
     out: *mut *mut mpk_async,
 ) -> mpk_status {
+    // SAFETY: forwarded caller duty.
+    unsafe { start_task(p, r#fn, ctx, arg, arg_len, None, out) }
+}
+
+/// `mpk_pool_apply_async` with the task's own time limit: a call running longer than
+/// `timeout_ms` is stopped (its worker killed and replaced) and `get` returns
+/// `MPK_ERR_TASK_TIMEOUT`. `MPK_FOREVER`: no limit, whatever the pool's; 0: the pool's
+/// `task_timeout_ms`; other negative values: `MPK_ERR_INVAL`.
+///
+/// # Safety
+/// As for `mpk_pool_apply_async`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mpk_pool_apply_async_timeout(
+    p: *mut mpk_pool,
+    r#fn: mpk_task_fn,
+    ctx: *mut c_void,
+    arg: *const c_void,
+    arg_len: usize,
+    timeout_ms: i64,
+    out: *mut *mut mpk_async,
+) -> mpk_status {
+    let limit = match timeout_ms {
+        super::MPK_FOREVER => Some(Limit::None),
+        0 => None,
+        ms if ms > 0 => Some(Limit::After(core::time::Duration::from_millis(ms as u64))),
+        _ => return MPK_ERR_INVAL,
+    };
+    // SAFETY: forwarded caller duty.
+    unsafe { start_task(p, r#fn, ctx, arg, arg_len, limit, out) }
+}
+
+/// # Safety
+/// As for `mpk_pool_apply_async`.
+unsafe fn start_task(
+    p: *mut mpk_pool,
+    f: mpk_task_fn,
+    ctx: *mut c_void,
+    arg: *const c_void,
+    arg_len: usize,
+    limit: Option<Limit>,
+    out: *mut *mut mpk_async,
+) -> mpk_status {
+    call(|| {
+        non_null(out)?;
+        // SAFETY: forwarded caller duty.
+        let p = unsafe { pool(p) }?;
+        let f = task(f)?;
+        // SAFETY: forwarded caller duty.
+        let arg = unsafe { bytes(arg, arg_len) }?;
+        let j = p.submit(f, ctx as usize, arg, limit)?;
+        let a = Box::into_raw(Box::new(mpk_async { what: Started::Task(Some(j)), pool: p.clone() }));
+        // SAFETY: checked non-NULL; writable by the caller's contract.
+        unsafe { write_out(out, a) }
+    })
+}
+
+/// Starts `mpk_pool_map` and returns at once with its handle in `*out` (Python's `map_async`):
+/// the arguments are copied (`args` may be freed after the call); `results` must stay valid
+/// until `mpk_async_get` returned `MPK_OK` (which fills it) or the handle is destroyed. Chunks
+/// run in the background as far as `max_tasks` and the arena hold them; the rest is submitted
+/// as the handle's calls (`get`, `wait`, `ready`) are made. On the handle, `mpk_async_get` fills
+/// `results` (its `out`/`out_cap` are ignored, `*out_len` is `n`) or returns the map's failure
+/// (`mpk_pool_last_failure` names the item), `mpk_async_cancel` stops every chunk.
+///
+/// # Safety
+/// `p` is NULL or a live pool; `args` readable for `n * arg_size` bytes; `results` writable for
+/// `n * result_size` bytes until the handle's result is returned or it is destroyed; `out` NULL
+/// or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn mpk_pool_map_async(
+    p: *mut mpk_pool,
+    r#fn: mpk_task_fn,
+    ctx: *mut c_void,
+    args: *const c_void,
+    arg_size: usize,
+    n: usize,
+    results: *mut c_void,
+    result_size: usize,
+    chunksize: usize,
+    out: *mut *mut mpk_async,
+) -> mpk_status {
     call(|| {
         non_null(out)?;
         // SAFETY: forwarded caller duty.
         let p = unsafe { pool(p) }?;
         let f = task(r#fn)?;
+        let result_total = n.checked_mul(result_size).ok_or(Error::Inval)?;
         // SAFETY: forwarded caller duty.
-        let arg = unsafe { bytes(arg, arg_len) }?;
-        let j = p.submit(f, ctx as usize, arg)?;
-        let a = Box::into_raw(Box::new(mpk_async { pool: p.clone(), job: Some(j) }));
+        let args = unsafe { bytes(args, n.checked_mul(arg_size).ok_or(Error::Inval)?) }?;
+        // SAFETY: forwarded caller duty (checked here, written at `get`).
+        let results = unsafe { bytes_mut(results, result_total) }?.as_mut_ptr();
+        // SAFETY: `f`/`ctx` valid in the workers (caller duty); the map copies `args`.
+        let map = unsafe { p.map_bytes_async(f, ctx as usize, args, arg_size, n, result_size, chunksize) }?;
+        // SAFETY: the map borrows the pool inside the Arc kept in the same handle (and dropped
+        // after it), so the borrow outlives every use; the Arc's target never moves.
+        let map = unsafe { core::mem::transmute::<MapBytesAsync<'_>, MapBytesAsync<'static>>(map) };
+        let what = Started::Map(Some(Box::new(map)), results, n);
+        let a = Box::into_raw(Box::new(mpk_async { what, pool: p.clone() }));
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { write_out(out, a) }
     })
@@ -312,8 +420,9 @@ unsafe fn handle<'a>(a: *mut mpk_async) -> Result<&'a mut mpk_async, Fail> {
 
 /// Waits at most `timeout_ms` for the result and copies it to `out`. `MPK_ERR_TIMEOUT` leaves the
 /// task running (try again later); `MPK_ERR_MSGSIZE` (`*out_len` = size needed) keeps the
-/// result; `MPK_ERR_TASK_FAILED`, `MPK_ERR_WORKER_DIED`, `MPK_ERR_CLOSED` (terminated) end it.
-/// After a result or failure was returned, `MPK_ERR_STATE`.
+/// result; `MPK_ERR_TASK_FAILED`, `MPK_ERR_WORKER_DIED`, `MPK_ERR_TASK_TIMEOUT` (stopped at its
+/// time limit), `MPK_ERR_CANCELLED`, `MPK_ERR_CLOSED` (terminated) end it. After a result or
+/// failure was returned, `MPK_ERR_STATE`. For a map's handle, see `mpk_pool_map_async`.
 ///
 /// # Safety
 /// `a` is NULL or a live handle; `out` writable for `out_cap` bytes; `out_len` NULL or writable.
@@ -329,19 +438,43 @@ pub unsafe extern "C" fn mpk_async_get(
         non_null(out_len)?;
         // SAFETY: forwarded caller duty.
         let a = unsafe { handle(a) }?;
-        let j = a.job.ok_or(Fail(MPK_ERR_STATE))?;
-        // SAFETY: forwarded caller duty.
-        let out = unsafe { bytes_mut(out, out_cap) }?;
-        let got = a.pool.collect(j, out, deadline(timeout_ms)?);
-        if !matches!(got, Err(Error::Timeout | Error::MsgSize { .. })) {
-            a.job = None; // collected (or failed): the slot is released
+        let deadline = deadline(timeout_ms)?;
+        match &mut a.what {
+            Started::Task(job) => {
+                let j = job.ok_or(Fail(MPK_ERR_STATE))?;
+                // SAFETY: forwarded caller duty.
+                let out = unsafe { bytes_mut(out, out_cap) }?;
+                let got = a.pool.collect(j, out, deadline);
+                if !matches!(got, Err(Error::Timeout | Error::MsgSize { .. })) {
+                    *job = None; // collected (or failed): the slot is released
+                }
+                // SAFETY: checked non-NULL; writable by the caller's contract.
+                unsafe { super::queue::report_len(out_len, got.map_err(|e| note(e, 0))) }
+            }
+            Started::Map(map, results, n) => {
+                let m = map.as_mut().ok_or(Fail(MPK_ERR_STATE))?;
+                match m.results(deadline) {
+                    Ok(got) => {
+                        // SAFETY: `results` holds `n * result_size` = `got.len()` bytes and is
+                        // writable until the result is returned (caller duty).
+                        unsafe { results.copy_from_nonoverlapping(got.as_ptr(), got.len()) };
+                        *map = None;
+                        // SAFETY: checked non-NULL; writable by the caller's contract.
+                        unsafe { write_out(out_len, *n) }
+                    }
+                    Err(e) if matches!(e.error, Error::Timeout | Error::State) => Err(e.error.into()),
+                    Err(e) => {
+                        *map = None;
+                        Err(failed(e))
+                    }
+                }
+            }
         }
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { super::queue::report_len(out_len, got.map_err(|e| note(e, 0))) }
     })
 }
 
-/// Waits at most `timeout_ms` until the task has ended (`MPK_OK`), without taking its result.
+/// Waits at most `timeout_ms` until the task (or every chunk of the map) has ended (`MPK_OK`),
+/// without taking its result.
 ///
 /// # Safety
 /// `a` is NULL or a live handle.
@@ -350,12 +483,15 @@ pub unsafe extern "C" fn mpk_async_wait(a: *mut mpk_async, timeout_ms: i64) -> m
     call(|| {
         // SAFETY: forwarded caller duty.
         let a = unsafe { handle(a) }?;
-        let j = a.job.ok_or(Fail(MPK_ERR_STATE))?;
-        Ok(a.pool.wait_for(j, deadline(timeout_ms)?)?)
+        let deadline = deadline(timeout_ms)?;
+        match &mut a.what {
+            Started::Task(job) => Ok(a.pool.wait_for(job.ok_or(Fail(MPK_ERR_STATE))?, deadline)?),
+            Started::Map(map, ..) => Ok(map.as_mut().ok_or(Fail(MPK_ERR_STATE))?.wait(deadline)?),
+        }
     })
 }
 
-/// Whether the task has ended (false if `a` is NULL or its result was already taken).
+/// Whether the task (or map) has ended (false if `a` is NULL or its result was already taken).
 ///
 /// # Safety
 /// `a` is NULL or a live handle.
@@ -363,12 +499,16 @@ pub unsafe extern "C" fn mpk_async_wait(a: *mut mpk_async, timeout_ms: i64) -> m
 pub unsafe extern "C" fn mpk_async_ready(a: *mut mpk_async) -> bool {
     call_or(false, || {
         // SAFETY: forwarded caller duty.
-        unsafe { handle(a) }.ok().and_then(|a| a.job.map(|j| a.pool.peek(j).is_some())).unwrap_or(false)
+        let Ok(a) = (unsafe { handle(a) }) else { return false };
+        match &mut a.what {
+            Started::Task(job) => job.is_some_and(|j| a.pool.peek(j).is_some()),
+            Started::Map(map, ..) => map.as_mut().is_some_and(|m| m.ready()),
+        }
     })
 }
 
-/// Whether the task ended successfully (`*out`); `MPK_ERR_STATE` while it runs (or after its
-/// result was taken).
+/// Whether the task (or map) ended successfully (`*out`); `MPK_ERR_STATE` while it runs (or
+/// after its result was taken).
 ///
 /// # Safety
 /// `a` is NULL or a live handle; `out` NULL or writable.
@@ -378,14 +518,42 @@ pub unsafe extern "C" fn mpk_async_successful(a: *mut mpk_async, out: *mut bool)
         non_null(out)?;
         // SAFETY: forwarded caller duty.
         let a = unsafe { handle(a) }?;
-        let ended = a.job.and_then(|j| a.pool.peek(j)).ok_or(Fail(MPK_ERR_STATE))?;
+        let ok = match &mut a.what {
+            Started::Task(job) => job.and_then(|j| a.pool.peek(j)).ok_or(Fail(MPK_ERR_STATE))?.is_ok(),
+            Started::Map(map, ..) => {
+                let m = map.as_mut().ok_or(Fail(MPK_ERR_STATE))?;
+                match m.results(crate::sync::Deadline::NOW) {
+                    Ok(_) => true,
+                    Err(e) if matches!(e.error, Error::Timeout | Error::State) => return Err(Fail(MPK_ERR_STATE)),
+                    Err(_) => false,
+                }
+            }
+        };
         // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { write_out(out, ended.is_ok()) }
+        unsafe { write_out(out, ok) }
     })
 }
 
-/// Frees the handle. A task still running goes on; its slot is reclaimed once it ends. NULL is
-/// ignored.
+/// Takes the task back: a queued task never runs, a running one is stopped (its worker is
+/// killed and replaced); `mpk_async_get` then returns `MPK_ERR_CANCELLED`. For a map, every
+/// chunk not yet ended. `MPK_ERR_STATE` if it had ended (or its result was taken).
+///
+/// # Safety
+/// `a` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mpk_async_cancel(a: *mut mpk_async) -> mpk_status {
+    call(|| {
+        // SAFETY: forwarded caller duty.
+        let a = unsafe { handle(a) }?;
+        match &mut a.what {
+            Started::Task(job) => Ok(a.pool.cancel(job.ok_or(Fail(MPK_ERR_STATE))?)?),
+            Started::Map(map, ..) => Ok(map.as_mut().ok_or(Fail(MPK_ERR_STATE))?.cancel()?),
+        }
+    })
+}
+
+/// Frees the handle. A task still running goes on; its slot is reclaimed once it ends (a map's
+/// chunks not yet submitted are dropped). NULL is ignored.
 /// Destroying the same handle twice is undefined behaviour, as with `free`.
 ///
 /// # Safety
@@ -394,9 +562,10 @@ pub unsafe extern "C" fn mpk_async_successful(a: *mut mpk_async, out: *mut bool)
 pub unsafe extern "C" fn mpk_async_destroy(a: *mut mpk_async) {
     if !a.is_null() {
         call_or((), || {
-            // SAFETY: `a` came from Box::into_raw in `mpk_pool_apply_async`, not used again.
+            // SAFETY: `a` came from Box::into_raw in `start_task`/`mpk_pool_map_async`, not
+            // used again.
             let a = unsafe { Box::from_raw(a) };
-            if let Some(j) = a.job {
+            if let Started::Task(Some(j)) = a.what {
                 a.pool.abandon(j);
             }
         });

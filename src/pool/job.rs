@@ -1,25 +1,30 @@
-//! A pool job's life, as one futex word shared by the parent, a worker and the supervisor.
+//! A pool job's life, as one futex word shared by the parent, the workers and the supervisor.
 //!
-//! | state       | set by                              | meaning                                   |
-//! |-------------|-------------------------------------|-------------------------------------------|
-//! | `FREE`      | parent (after the result is taken)  | slot unused                               |
-//! | `QUEUED`    | parent (before the task is sent)    | waiting in a worker's ring                |
-//! | `RUNNING`   | worker (CAS from QUEUED)            | the worker is calling the task function   |
-//! | `DONE`      | worker (from RUNNING)               | every item returned 0                     |
-//! | `FAILED`    | worker (from RUNNING)               | an item returned non-zero (`code`, `at`)  |
-//! | `DIED`      | supervisor (CAS from QUEUED/RUNNING)| the worker died with it (`at`)            |
-//! | `CANCELLED` | parent (CAS from QUEUED/RUNNING)    | the pool was terminated first             |
+//! | state        | set by                                  | meaning                                  |
+//! |--------------|-----------------------------------------|------------------------------------------|
+//! | `FREE`       | parent (after the result is taken)      | slot unused                              |
+//! | `QUEUED`     | parent (before the task is offered)     | waiting for any worker                   |
+//! | `RUNNING`    | a worker (CAS from QUEUED, owner set)   | that worker is calling the task function |
+//! | `DONE`       | the owner (from RUNNING)                | every item returned 0                    |
+//! | `FAILED`     | the owner (from RUNNING)                | an item returned non-zero (`code`, `at`) |
+//! | `DIED`       | supervisor (CAS from RUNNING, owner's)  | the owner died with it (`at`)            |
+//! | `TIMED_OUT`  | supervisor (CAS from RUNNING, owner's)  | it ran past its time limit (`at`)        |
+//! | `CANCELLED`  | parent (CAS from QUEUED/RUNNING)        | the caller cancelled it                  |
+//! | `TERMINATED` | parent (CAS from QUEUED/RUNNING)        | the pool was terminated first            |
 //!
-//! Only CASes leave QUEUED or RUNNING, so exactly one of worker, supervisor and parent decides
-//! how a job ends. Bits 8..31 hold the slot's generation, which `queue` bumps and returns as the
-//! task's *ticket*: the worker and the supervisor act only on the ticket they were given, so a
-//! late `died` for a task that already ended cannot end the slot's next task. Bit 31
-//! (`WAITERS`) says the parent may sleep on the word: whoever ends the job drops it and wakes
-//! everyone. A job may also count into a group (a map or an iterator):
-//! the group's word counts finished jobs, with the same sleeping bit.
+//! Only CASes leave QUEUED or RUNNING, so exactly one party decides how a job ends. The word
+//! also holds the **owner** (bits 4..16: worker index + 1, set by the claiming CAS and kept in
+//! the end state) and the slot's **generation** (bits 16..31), which `queue` bumps and returns
+//! as the task's *ticket*. The supervisor acts only on the (ticket, owner) it saw in a worker's
+//! slot, so a late report about a worker that already finished cannot end the slot's next task,
+//! and a worker's report cannot end a task another worker runs. Bit 31 (`WAITERS`) says the
+//! parent may sleep on the word: whoever ends the job drops it and wakes everyone. A job may
+//! also count into a group (a map or an iterator): the group's word counts finished jobs, with
+//! the same sleeping bit.
 //!
 //! The outcome fields (`code`, `at`, `len`) are written before the ending CAS (Release) and
-//! read after the parent's Acquire load of the state.
+//! read after the parent's Acquire load of the state; only the owner writes them (`at` as its
+//! progress through a chunk), so a stop by another party reports the owner's last progress.
 
 use core::time::Duration;
 
@@ -32,11 +37,20 @@ const RUNNING: u32 = 2;
 const DONE: u32 = 3;
 const FAILED: u32 = 4;
 const DIED: u32 = 5;
-const CANCELLED: u32 = 6;
+const TIMED_OUT: u32 = 6;
+const CANCELLED: u32 = 7;
+const TERMINATED: u32 = 8;
 const WAITERS: u32 = 1 << 31;
-/// The state bits of the word; the bits between them and `WAITERS` are the generation.
-const STATE: u32 = 0xff;
-const GENERATION: u32 = !(WAITERS | STATE);
+/// The state bits of the word.
+const STATE: u32 = 0xf;
+const OWNER_SHIFT: u32 = 4;
+/// Worker index + 1 of the worker that claimed the task (0: none).
+const OWNER: u32 = 0xfff << OWNER_SHIFT;
+/// The generation: the bits between the owner and `WAITERS`.
+const GENERATION: u32 = !(WAITERS | OWNER | STATE);
+const GENERATION_ONE: u32 = 1 << 16;
+/// Largest owner number (worker index + 1) the word can hold.
+pub const MAX_OWNER: u32 = OWNER >> OWNER_SHIFT;
 
 /// How long a waiter spins before it sleeps: long enough for a worker's round trip, short
 /// enough not to steal much CPU from workers running long tasks.
@@ -77,7 +91,14 @@ pub enum Outcome {
     Died {
         at: u64,
     },
+    /// It ran past its time limit at item `at` (its worker was killed).
+    TimedOut {
+        at: u64,
+    },
+    /// The caller cancelled it.
     Cancelled,
+    /// The pool was terminated first.
+    Terminated,
 }
 
 impl Outcome {
@@ -87,9 +108,19 @@ impl Outcome {
             Outcome::Done => None,
             Outcome::Failed { code, at } => Some((Error::TaskFailed(code), at)),
             Outcome::Died { at } => Some((Error::WorkerDied, at)),
-            Outcome::Cancelled => Some((Error::Closed, 0)),
+            Outcome::TimedOut { at } => Some((Error::TaskTimeout, at)),
+            Outcome::Cancelled => Some((Error::Cancelled, 0)),
+            Outcome::Terminated => Some((Error::Closed, 0)),
         }
     }
+}
+
+/// Who ended a job that was taken away from its worker: the worker (index + 1, 0 if it was
+/// still queued) and the task's ticket, for the supervisor's stop request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    pub owner: u32,
+    pub ticket: u32,
 }
 
 impl JobWord {
@@ -104,73 +135,114 @@ impl JobWord {
         }
     }
 
-    /// Parent: arms a free slot for a new task (nobody else touches a FREE slot); returns the
+    /// Parent: arms a free slot for a new task (nobody else changes a FREE slot); returns the
     /// task's ticket.
     pub fn queue(&self, group: Option<u32>) -> u32 {
         self.group.store(group.map_or(0, |g| g + 1), Ordering::Relaxed);
         self.at.store(0, Ordering::Relaxed);
         self.len.store(0, Ordering::Relaxed);
-        let ticket = (self.state.load(Ordering::Relaxed) & GENERATION).wrapping_add(STATE + 1) & GENERATION;
+        let ticket = (self.state.load(Ordering::Relaxed) & GENERATION).wrapping_add(GENERATION_ONE) & GENERATION;
         // Release pairs with the worker's Acquire CAS in `start`: the task's inputs are visible.
         self.state.store(ticket | QUEUED, Ordering::Release);
         ticket
     }
 
-    /// Worker: claims the queued task `ticket`. False if it was cancelled or given up meanwhile.
-    pub fn start(&self, ticket: u32) -> bool {
-        let mut s = self.state.load(Ordering::Acquire);
+    /// Worker: the ticket of the task waiting in this slot, if one is.
+    pub fn queued(&self) -> Option<u32> {
+        let s = self.state.load(Ordering::Relaxed);
+        (s & STATE == QUEUED).then_some(s & GENERATION)
+    }
+
+    /// Worker `owner` (index + 1) claims the queued task `ticket`. False if another worker took
+    /// it first, or it was cancelled or given up meanwhile.
+    pub fn start(&self, ticket: u32, owner: u32) -> bool {
+        debug_assert!((1..=MAX_OWNER).contains(&owner));
+        let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if s & !WAITERS != ticket | QUEUED {
                 return false;
             }
-            // Acquire pairs with `queue` (inputs written before QUEUED).
-            match self.state.compare_exchange_weak(s, s - QUEUED + RUNNING, Ordering::Acquire, Ordering::Acquire) {
+            let claimed = s & WAITERS | ticket | owner << OWNER_SHIFT | RUNNING;
+            // Acquire pairs with `queue` (inputs written before QUEUED); Release publishes the
+            // worker's slot naming this task to whoever later acquires the word (the parent's
+            // cancel, then the supervisor's `taken_from`).
+            match self.state.compare_exchange_weak(s, claimed, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(cur) => s = cur,
             }
         }
     }
 
-    /// Worker: records progress through a chunk (read by the supervisor if the worker dies).
+    /// Owner: records progress through a chunk (read if the task is stopped or its worker dies).
     #[inline]
     pub fn progress(&self, items: u64) {
         self.at.store(items, Ordering::Relaxed);
     }
 
-    /// Worker: ends the task `ticket` it started as DONE (`code` 0) or FAILED at item `at`.
-    /// Returns false if someone else had ended it (cancelled); until then the job is the
-    /// worker's, so writing the outcome fields first is safe.
+    /// Owner: ends the task `ticket` it started as DONE (`code` 0) or FAILED at item `at`.
+    /// Returns false if someone else had ended it (cancelled, timed out); until then the job is
+    /// the owner's, so writing the outcome fields first is safe.
     pub fn finish<'g>(&self, ticket: u32, code: i32, at: u64, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         self.code.store(code as u32, Ordering::Relaxed);
         self.at.store(at, Ordering::Relaxed);
-        self.end(Some(ticket), &[RUNNING], if code == 0 { DONE } else { FAILED }, groups)
+        self.end(Some(ticket), None, &[RUNNING], if code == 0 { DONE } else { FAILED }, groups).is_some()
     }
 
-    /// Supervisor: the worker running (or about to run) task `ticket` died. Returns whether this
-    /// call ended it (false if it had ended, even if the slot holds a newer task by now).
-    pub fn died<'g>(&self, ticket: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
-        self.end(Some(ticket), &[QUEUED, RUNNING], DIED, groups)
+    /// Supervisor: worker `owner` died; if it was running task `ticket`, that task ends DIED.
+    /// Returns whether this call ended it (false if it had ended, even if the slot holds a
+    /// newer task by now, or if the worker had only been about to claim it: the task is then
+    /// still queued, for the others).
+    pub fn died<'g>(&self, ticket: u32, owner: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.end(Some(ticket), Some(owner), &[RUNNING], DIED, groups).is_some()
+    }
+
+    /// Supervisor: worker `owner` ran task `ticket` past its time limit: it ends TIMED_OUT (and
+    /// the supervisor kills the worker). False if it had ended.
+    pub fn time_out<'g>(&self, ticket: u32, owner: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.end(Some(ticket), Some(owner), &[RUNNING], TIMED_OUT, groups).is_some()
+    }
+
+    /// Supervisor: whether task `ticket` was taken away from worker `owner` while it ran
+    /// (cancelled or timed out), so that the worker, if it still runs it, must be stopped.
+    pub fn taken_from(&self, ticket: u32, owner: u32) -> bool {
+        let s = self.state.load(Ordering::Acquire) & !WAITERS;
+        let state = s & STATE;
+        s & !STATE == ticket | owner << OWNER_SHIFT && (state == CANCELLED || state == TIMED_OUT)
+    }
+
+    /// Parent: the caller cancels the job. `None` if it had ended; else who ran it.
+    pub fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> Option<Taken> {
+        self.end(None, None, &[QUEUED, RUNNING], CANCELLED, groups)
     }
 
     /// Parent: the pool was terminated before this job ended (the parent owns the slot, so any
     /// ticket is the current one).
-    pub fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
-        self.end(None, &[QUEUED, RUNNING], CANCELLED, groups)
+    pub fn terminate<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+        self.end(None, None, &[QUEUED, RUNNING], TERMINATED, groups).is_some()
     }
 
     /// Moves the job from one of `from` to `to` with a CAS, if it still holds task `ticket`
-    /// (any, for `None`); wakes sleepers; counts the group.
-    fn end<'g>(&self, ticket: Option<u32>, from: &[u32], to: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
+    /// (any, for `None`) run by `owner` (anyone, for `None`); keeps ticket and owner in the
+    /// word; wakes sleepers; counts the group. Returns the (owner, ticket) it ended.
+    fn end<'g>(
+        &self,
+        ticket: Option<u32>,
+        owner: Option<u32>,
+        from: &[u32],
+        to: u32,
+        groups: &dyn Fn(u32) -> &'g GroupWord,
+    ) -> Option<Taken> {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let held = ticket.is_none_or(|t| s & GENERATION == t) || mutant("job_ignore_ticket");
-            if !held || !from.contains(&(s & STATE)) {
-                return false;
+            let owned = owner.is_none_or(|o| s & OWNER == o << OWNER_SHIFT) || mutant("job_ignore_owner");
+            if !held || !owned || !from.contains(&(s & STATE)) {
+                return None;
             }
             // Release pairs with the parent's Acquire load in `outcome`/`wait`: the outcome
             // fields written above are visible with the new state.
             let release = if mutant("job_relaxed_end") { Ordering::Relaxed } else { Ordering::AcqRel };
-            match self.state.compare_exchange_weak(s, s & GENERATION | to, release, Ordering::Relaxed) {
+            match self.state.compare_exchange_weak(s, s & (GENERATION | OWNER) | to, release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(cur) => s = cur,
             }
@@ -182,20 +254,20 @@ impl JobWord {
         if g != 0 {
             groups(g - 1).bump();
         }
-        true
+        Some(Taken { owner: (s & OWNER) >> OWNER_SHIFT, ticket: s & GENERATION })
     }
 
     /// Parent: how the job ended, if it has.
     pub fn outcome(&self) -> Option<Outcome> {
         // Acquire pairs with the Release CAS in `end`.
+        let at = || self.at.load(Ordering::Relaxed);
         match self.state.load(Ordering::Acquire) & STATE {
             DONE => Some(Outcome::Done),
-            FAILED => Some(Outcome::Failed {
-                code: self.code.load(Ordering::Relaxed) as i32,
-                at: self.at.load(Ordering::Relaxed),
-            }),
-            DIED => Some(Outcome::Died { at: self.at.load(Ordering::Relaxed) }),
+            FAILED => Some(Outcome::Failed { code: self.code.load(Ordering::Relaxed) as i32, at: at() }),
+            DIED => Some(Outcome::Died { at: at() }),
+            TIMED_OUT => Some(Outcome::TimedOut { at: at() }),
             CANCELLED => Some(Outcome::Cancelled),
+            TERMINATED => Some(Outcome::Terminated),
             _ => None,
         }
     }

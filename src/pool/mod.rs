@@ -11,8 +11,9 @@
 //! # Tasks and data
 //! A task is a plain function pointer: an `mpk_task_fn` in C, or a Rust `fn(In) -> Out` for
 //! `Pod` types. Workers run the same program image, so code addresses and everything that existed
-//! when the pool was created are valid there; anything else travels as bytes. Each worker has its
-//! own task ring, and the parent sends each task to the least loaded worker. A single task's
+//! when the pool was created are valid there; anything else travels as bytes. Idle workers pull
+//! tasks from one shared board in submission order (`board.rs`), so no task waits behind a busy
+//! worker while another is idle. A single task's
 //! argument and result (at most `max_arg`/`max_result` bytes) live in its job slot; a map's items
 //! are cut into chunks whose arguments are copied once into the pool's arena and whose results are
 //! copied once out of it. [`Pool::map_in_place`] reads and writes [`SharedArray`]s made before the
@@ -25,8 +26,21 @@
 //! iterators report the failed item and go on with the others. If the supervisor itself dies, or
 //! workers cannot start (their initializer keeps failing), every wait ends with `Broken` within
 //! [`LIVENESS_TICK`].
+//!
+//! # Time limits and cancelling
+//! A call may have a time limit ([`PoolOptions::task_timeout`], or per task with
+//! [`Pool::apply_async_timeout`]); it counts from the moment a worker starts the call (for a
+//! chunk, each item's call). A call running past it is stopped: its worker is killed and
+//! replaced, and the task fails with `TaskTimeout` (`Timeout` stays what a `get` that stopped
+//! waiting returns, the task going on). [`AsyncResult::cancel`] takes back a task: a queued one
+//! never runs, a running one is stopped the same way; its `get` returns `Cancelled`.
 
-// The job word is loom-modelled (tests/loom_pool.rs), so loom builds expose it.
+// The job word and the board are loom-modelled (tests/loom_pool.rs), so loom builds expose them.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod board;
+#[cfg(not(loom))]
+mod board;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod job;
@@ -81,6 +95,8 @@ pub struct PoolOptions {
     pub max_tasks: usize,
     /// Bytes of the arena that carries map chunks (virtual: pages are used only when touched).
     pub arena_bytes: usize,
+    /// Longest one call of a task function may run (`None`: no limit); see the module docs.
+    pub task_timeout: Option<Duration>,
 }
 
 impl Default for PoolOptions {
@@ -94,6 +110,7 @@ impl Default for PoolOptions {
             initializer: None,
             max_tasks: 4096,
             arena_bytes: 256 << 20,
+            task_timeout: None,
         }
     }
 }
@@ -157,7 +174,6 @@ struct Book {
     /// Jobs whose owner went away before they ended, with their arena ranges.
     abandoned: Vec<(u32, Option<Span>)>,
     arena: Arena,
-    next_worker: usize,
 }
 
 /// A range of the arena.
@@ -212,6 +228,20 @@ pub struct Pool {
     generation: u64,
     /// The process that created the pool, the only one that may use it.
     creator: i32,
+    /// The default time limit of one call, in ms (0: none).
+    task_timeout_ms: u64,
+}
+
+/// A time limit in whole milliseconds, rounded up (at least 1).
+fn limit_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX).max(1)
+}
+
+/// A single task's own time limit, instead of the pool's.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    None,
+    After(Duration),
 }
 
 impl core::fmt::Debug for Pool {
@@ -236,17 +266,110 @@ unsafe extern "C" fn call_rust<In: Pod, Out: Pod>(
     let f = unsafe { core::mem::transmute::<*mut c_void, fn(In) -> Out>(ctx) };
     // SAFETY: the argument slot holds `size_of::<In>()` bytes (checked), and In is Pod.
     let x = unsafe { arg.cast::<In>().read_unaligned() };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(x))) {
+    // SAFETY: `out` has room for `Out` (checked); `out_len` is the worker's own length word.
+    unsafe { give(std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(x))), out, out_len) }
+}
+
+/// A Rust `fn(A, B, ..) -> Out` over an argument tuple, called as an `mpk_task_fn`.
+unsafe extern "C" fn call_star<Args: StarArgs, Out: Pod>(
+    ctx: *mut c_void,
+    arg: *const c_void,
+    arg_len: usize,
+    out: *mut c_void,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    if arg_len != Args::SIZE || out_cap < size_of::<Out>() {
+        return -1;
+    }
+    // SAFETY: `ctx` is the function `starmap` was given, of this type, valid in this image.
+    let f = unsafe { Args::func::<Out>(ctx as usize) };
+    // SAFETY: the argument slot holds `Args::SIZE` bytes (checked).
+    let args = Args::read(unsafe { core::slice::from_raw_parts(arg.cast::<u8>(), arg_len) });
+    // SAFETY: as in `call_rust`.
+    unsafe { give(std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || args.call(f))), out, out_len) }
+}
+
+/// Writes a Rust task's result (or reports its panic) as an `mpk_task_fn` does.
+///
+/// # Safety
+/// `out` is writable for `size_of::<Out>()` bytes and `out_len` for a `usize`.
+unsafe fn give<Out: Pod>(r: std::thread::Result<Out>, out: *mut c_void, out_len: *mut usize) -> c_int {
+    match r {
         Ok(y) => {
-            // SAFETY: the result slot has room for `Out` (checked).
+            // SAFETY: caller duty.
             unsafe { out.cast::<Out>().write_unaligned(y) };
-            // SAFETY: `out_len` is the worker's own length word.
+            // SAFETY: caller duty.
             unsafe { out_len.write(size_of::<Out>()) };
             0
         }
         Err(_) => TASK_PANIC_CODE,
     }
 }
+
+/// Argument tuples for [`Pool::starmap`]: `(A,)` up to `(A, B, C, D)` of `Pod` types. Items
+/// travel packed, field after field.
+pub trait StarArgs: Copy + 'static {
+    /// Bytes of one packed item.
+    const SIZE: usize;
+    /// Packs the fields into `out` (`SIZE` bytes).
+    fn write(&self, out: &mut [u8]);
+    /// Unpacks an item from `SIZE` bytes.
+    fn read(bytes: &[u8]) -> Self;
+    /// The function type over these arguments, returning `Out`.
+    type Func<Out: 'static>: Copy;
+    /// The function's address, to travel as a task's `ctx`.
+    fn addr<Out: 'static>(f: Self::Func<Out>) -> usize;
+    /// The function at `addr`.
+    ///
+    /// # Safety
+    /// `addr` came from [`addr`](Self::addr) for the same `Out`, in this program image.
+    unsafe fn func<Out: 'static>(addr: usize) -> Self::Func<Out>;
+    /// Calls `f` with the fields.
+    fn call<Out: 'static>(self, f: Self::Func<Out>) -> Out;
+}
+
+macro_rules! star_args {
+    ($($t:ident $v:ident),+) => {
+        impl<$($t: Pod),+> StarArgs for ($($t,)+) {
+            const SIZE: usize = 0 $(+ size_of::<$t>())+;
+            fn write(&self, out: &mut [u8]) {
+                let ($($v,)+) = self;
+                let mut at = 0;
+                $(
+                    out[at..at + size_of::<$t>()].copy_from_slice(bytemuck::bytes_of($v));
+                    at += size_of::<$t>();
+                )+
+                let _ = at;
+            }
+            fn read(bytes: &[u8]) -> Self {
+                let mut at = 0;
+                $(
+                    let $v: $t = bytemuck::pod_read_unaligned(&bytes[at..at + size_of::<$t>()]);
+                    at += size_of::<$t>();
+                )+
+                let _ = at;
+                ($($v,)+)
+            }
+            type Func<Out: 'static> = fn($($t),+) -> Out;
+            fn addr<Out: 'static>(f: Self::Func<Out>) -> usize {
+                f as usize
+            }
+            unsafe fn func<Out: 'static>(addr: usize) -> Self::Func<Out> {
+                // SAFETY: caller duty: `addr` is such a function's address.
+                unsafe { core::mem::transmute::<usize, fn($($t),+) -> Out>(addr) }
+            }
+            fn call<Out: 'static>(self, f: Self::Func<Out>) -> Out {
+                let ($($v,)+) = self;
+                f($($v),+)
+            }
+        }
+    };
+}
+star_args!(A a);
+star_args!(A a, B b);
+star_args!(A a, B b, C c);
+star_args!(A a, B b, C c, D d);
 
 impl Pool {
     /// Creates a pool: maps its region, forks the supervisor, which forks the workers.
@@ -258,7 +381,12 @@ impl Pool {
     ///   this program image, and data that existed when the pool was created (or shared memory).
     pub unsafe fn new(opts: &PoolOptions) -> Result<Pool, Error> {
         let workers = opts.workers;
-        if workers == 0 || workers > 4096 || opts.max_tasks == 0 || opts.max_tasks > u32::MAX as usize / 2 {
+        if workers == 0
+            || workers > job::MAX_OWNER as usize
+            || opts.max_tasks == 0
+            || opts.max_tasks > u32::MAX as usize / 4
+            || opts.task_timeout == Some(Duration::ZERO)
+        {
             return Err(Error::Inval);
         }
         let jobs = opts.max_tasks;
@@ -277,6 +405,7 @@ impl Pool {
             init_arg: opts.initializer.map_or(0, |(_, a)| a as u64),
             command: crate::sync::AtomicU32::new(RUN),
             broken: crate::sync::AtomicU32::new(0),
+            armed: crate::sync::AtomicU64::new(u64::MAX),
         };
         let mut shared = None;
         let region = Region::build(Kind::Pool, [workers as u64, jobs as u64, 0, 0], layout.total, None, |mem| {
@@ -305,10 +434,10 @@ impl Pool {
                 arena: Arena {
                     free: vec![Span { off: 0, len: opts.arena_bytes }].into_iter().filter(|s| s.len > 0).collect(),
                 },
-                next_worker: 0,
             }),
             generation,
             creator: sys::process_id(),
+            task_timeout_ms: opts.task_timeout.map_or(0, limit_ms),
         })
     }
 
@@ -385,48 +514,43 @@ impl Pool {
         book.free_jobs.pop().ok_or(Error::NoMem)
     }
 
-    /// The worker with the fewest queued tasks; among those, one that is awake (spinning for
-    /// work: no wake-up needed), then the one after the last pick.
-    fn pick_worker(&self, book: &mut Book) -> usize {
-        let n = self.workers();
-        let start = book.next_worker;
-        let w = (0..n).map(|k| (start + k) % n).min_by_key(|&w| self.shared.ring(w).backlog()).unwrap_or(0);
-        book.next_worker = (w + 1) % n;
-        w
+    /// Queues job `j` with task `msg` (its slot, arguments and result area already set up):
+    /// offered on the board, then announced to the workers.
+    fn queue(&self, j: u32, group: Option<u32>, msg: &TaskMsg) {
+        // SAFETY: the job slot is ours (FREE until `queue`); nobody reads its description before
+        // the Release store of QUEUED below.
+        unsafe { self.shared.task(j).write(*msg) };
+        let board = self.shared.board();
+        board.offer(j);
+        self.shared.job(j).queue(group);
+        board.publish(j);
     }
 
-    /// Sends a task to worker `w`, waiting for room in its ring while the pool lives.
-    fn send(&self, w: usize, msg: &TaskMsg) -> Result<(), Error> {
-        loop {
-            match self.shared.ring(w).put(bytemuck::bytes_of(msg), Deadline::after(LIVENESS_TICK)) {
-                Err(Error::Timeout) if self.alive() => {}
-                Err(Error::Timeout) => return Err(Error::Broken),
-                Err(Error::Closed) => return Err(Error::State),
-                other => return other,
-            }
+    /// Takes back job `j` (the caller's): a queued task never runs, a running one is stopped
+    /// (the supervisor kills its worker). `State` if it had ended.
+    fn take_back(&self, j: u32) -> Result<(), Error> {
+        let taken = self.shared.job(j).cancel(&|g| self.shared.group(g)).ok_or(Error::State)?;
+        self.shared.board().unpend(j);
+        if taken.owner != 0 {
+            sys::eventfd_signal(&self.control); // the supervisor stops the worker
         }
+        Ok(())
     }
 
     // ---- single tasks -----------------------------------------------------------------------
 
-    /// Sends one task: `func(ctx, arg, ...)` with the result in the job's slot.
-    pub(crate) fn submit(&self, func: TaskFn, ctx: usize, arg: &[u8]) -> Result<u32, Error> {
+    /// Queues one task: `func(ctx, arg, ...)` with the result in the job's slot, and a time
+    /// limit of `limit` (`None`: the pool's default).
+    pub(crate) fn submit(&self, func: TaskFn, ctx: usize, arg: &[u8], limit: Option<Limit>) -> Result<u32, Error> {
         self.check_creator()?;
         if arg.len() > self.shared.layout.max_arg {
             return Err(Error::MsgSize { needed: self.shared.layout.max_arg });
         }
-        let (j, w) = {
-            let mut book = self.book();
-            let j = self.alloc_job(&mut book)?;
-            (j, self.pick_worker(&mut book))
-        };
+        let j = self.alloc_job(&mut self.book())?;
         let (arg_at, out_at) = self.shared.job_data(j);
         // SAFETY: the job slot is ours (FREE until `queue`), with `max_arg` bytes for the argument.
         unsafe { arg_at.copy_from_nonoverlapping(arg.as_ptr(), arg.len()) };
-        let ticket = self.shared.job(j).queue(None);
         let msg = TaskMsg {
-            job: j,
-            ticket,
             kind: SINGLE,
             _r: 0,
             func: func as usize as u64,
@@ -436,14 +560,20 @@ impl Pool {
             n: 0,
             out: out_at as usize as u64,
             out_cap: self.shared.layout.max_result as u64,
+            timeout_ms: match limit {
+                None => self.task_timeout_ms,
+                Some(Limit::None) => 0,
+                Some(Limit::After(d)) => limit_ms(d),
+            },
         };
-        if let Err(e) = self.send(w, &msg) {
-            let job = self.shared.job(j);
-            job.cancel(&|g| self.shared.group(g));
-            self.release_job(&mut self.book(), j, None);
-            return Err(e);
-        }
+        self.queue(j, None, &msg);
         Ok(j)
+    }
+
+    /// Takes back single task `j`: see [`AsyncResult::cancel`].
+    pub(crate) fn cancel(&self, j: u32) -> Result<(), Error> {
+        self.check_creator()?;
+        self.take_back(j)
     }
 
     /// Waits for single task `j` and copies its result into `out`; the job is released unless
@@ -502,10 +632,33 @@ impl Pool {
 
     /// Starts `f(arg)` in a worker (Python's `apply_async`).
     pub fn apply_async<In: Pod, Out: Pod>(&self, f: fn(In) -> Out, arg: In) -> Result<AsyncResult<'_, Out>, Error> {
+        self.typed_submit(f, arg, None)
+    }
+
+    /// [`apply_async`](Self::apply_async) with its own time limit instead of the pool's: a call
+    /// running longer than `limit` is stopped and fails with `TaskTimeout` (`Inval` for zero).
+    pub fn apply_async_timeout<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        arg: In,
+        limit: Duration,
+    ) -> Result<AsyncResult<'_, Out>, Error> {
+        if limit.is_zero() {
+            return Err(Error::Inval);
+        }
+        self.typed_submit(f, arg, Some(Limit::After(limit)))
+    }
+
+    fn typed_submit<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        arg: In,
+        limit: Option<Limit>,
+    ) -> Result<AsyncResult<'_, Out>, Error> {
         if size_of::<Out>() > self.shared.layout.max_result {
             return Err(Error::MsgSize { needed: self.shared.layout.max_result });
         }
-        let j = self.submit(call_rust::<In, Out>, f as usize, bytemuck::bytes_of(&arg))?;
+        let j = self.submit(call_rust::<In, Out>, f as usize, bytemuck::bytes_of(&arg), limit)?;
         Ok(AsyncResult { pool: self, job: Some(j), _out: PhantomData })
     }
 
@@ -514,7 +667,7 @@ impl Pool {
     /// # Safety
     /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
     pub unsafe fn apply_bytes(&self, func: TaskFn, ctx: usize, arg: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let j = self.submit(func, ctx, arg)?;
+        let j = self.submit(func, ctx, arg, None)?;
         let r = self.collect(j, out, Deadline::FOREVER);
         if let Err(Error::MsgSize { .. }) = r {
             self.abandon(j);
@@ -552,6 +705,78 @@ impl Pool {
             )
         }?;
         Ok(out)
+    }
+
+    /// Python's `starmap`: `f(a, b, ..)` for every argument tuple; results in order.
+    pub fn starmap<Args: StarArgs, Out: Pod>(&self, f: Args::Func<Out>, items: &[Args]) -> Result<Vec<Out>, TaskError> {
+        let mut args = vec![0u8; items.len() * Args::SIZE];
+        for (item, at) in items.iter().zip(args.chunks_exact_mut(Args::SIZE.max(1))) {
+            item.write(at);
+        }
+        let mut out: Vec<Out> = bytemuck::zeroed_vec(items.len());
+        // SAFETY: `call_star::<Args, Out>` with `f` is valid in the workers (code of this image).
+        unsafe {
+            self.map_bytes(
+                call_star::<Args, Out>,
+                Args::addr(f),
+                &args,
+                Args::SIZE,
+                items.len(),
+                bytemuck::cast_slice_mut(&mut out),
+                size_of::<Out>(),
+                0,
+            )
+        }?;
+        Ok(out)
+    }
+
+    /// Starts a [`map`](Self::map) and returns at once (Python's `map_async`); the arguments
+    /// are copied.
+    pub fn map_async<In: Pod, Out: Pod>(
+        &self,
+        f: fn(In) -> Out,
+        items: &[In],
+        chunksize: usize,
+    ) -> Result<MapAsync<'_, Out>, Error> {
+        // SAFETY: `call_rust::<In, Out>` with `f` is valid in the workers (code of this image).
+        let run = unsafe {
+            self.map_bytes_async(
+                call_rust::<In, Out>,
+                f as usize,
+                bytemuck::cast_slice(items),
+                size_of::<In>(),
+                items.len(),
+                size_of::<Out>(),
+                chunksize,
+            )
+        }?;
+        Ok(MapAsync { run, _out: PhantomData })
+    }
+
+    /// Byte-level [`map_async`](Self::map_async) (see [`map_bytes`](Self::map_bytes)).
+    ///
+    /// # Safety
+    /// - `func` and `ctx` must be valid in the workers (see [`Pool::new`]).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn map_bytes_async(
+        &self,
+        func: TaskFn,
+        ctx: usize,
+        args: &[u8],
+        arg_size: usize,
+        n: usize,
+        result_size: usize,
+        chunksize: usize,
+    ) -> Result<MapBytesAsync<'_>, Error> {
+        if arg_size.checked_mul(n) != Some(args.len()) || result_size.checked_mul(n).is_none() {
+            return Err(Error::Inval);
+        }
+        let src = Source::Copy { args: std::borrow::Cow::Owned(args.to_vec()) };
+        let mut run = Chunks::new(self, func, ctx, src, arg_size, result_size, n, chunksize)?;
+        run.window = usize::MAX; // as much as job slots and arena hold runs in the background
+        let mut map = MapBytesAsync { run, results: vec![0; n * result_size], failure: None, finished: false };
+        map.poll(Deadline::NOW).map_err(|e| e.error).or_else(|e| if e == Error::Timeout { Ok(()) } else { Err(e) })?;
+        Ok(map)
     }
 
     /// Byte-level map: `args` holds `n` items of `arg_size` bytes; item `i`'s result goes to
@@ -728,8 +953,11 @@ impl Pool {
             let _ = self.supervisor.join();
         }
         let groups = |g| self.shared.group(g);
+        let board = self.shared.board();
         for j in 0..self.shared.layout.jobs as u32 {
-            self.shared.job(j).cancel(&groups);
+            if self.shared.job(j).terminate(&groups) {
+                board.unpend(j);
+            }
         }
     }
 
@@ -837,6 +1065,13 @@ impl<Out: Pod> AsyncResult<'_, Out> {
     pub fn successful(&self) -> Option<bool> {
         self.job.and_then(|j| self.pool.peek(j)).map(|r| r.is_ok())
     }
+
+    /// Takes the task back: a queued one never runs, a running one is stopped (its worker is
+    /// killed and replaced); `get` then returns `Cancelled`. `State` if it had ended (or its
+    /// result was taken).
+    pub fn cancel(&self) -> Result<(), Error> {
+        self.pool.cancel(self.job.ok_or(Error::State)?)
+    }
 }
 
 impl<Out: Pod> Drop for AsyncResult<'_, Out> {
@@ -844,6 +1079,132 @@ impl<Out: Pod> Drop for AsyncResult<'_, Out> {
         if let Some(j) = self.job.take() {
             self.pool.abandon(j);
         }
+    }
+}
+
+/// A map started with [`Pool::map_bytes_async`]. Its chunks run in the background as far as the
+/// pool's job slots and arena hold them; the rest is submitted as `get`, `wait` and `ready` are
+/// called. Dropping it lets running chunks end on their own (their slots are reclaimed then).
+pub struct MapBytesAsync<'p> {
+    run: Chunks<'p, 'static>,
+    results: Vec<u8>,
+    /// The lowest failed item so far.
+    failure: Option<TaskError>,
+    /// Every chunk ended.
+    finished: bool,
+}
+
+impl core::fmt::Debug for MapBytesAsync<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MapBytesAsync").field("finished", &self.finished).finish()
+    }
+}
+
+impl MapBytesAsync<'_> {
+    /// Drives the map until it ended or `deadline` (`Timeout`): the map's result once ended.
+    fn poll(&mut self, deadline: Deadline) -> Result<(), TaskError> {
+        self.run.pool.check_creator().map_err(|error| TaskError { error, item: 0 })?;
+        let size = self.run.out_size;
+        while !self.finished {
+            let results = &mut self.results;
+            let mut take = |start: usize, count: usize, got: *const u8| {
+                // SAFETY: `got` points to `count` results of `size` bytes in the arena.
+                unsafe {
+                    results[start * size..(start + count) * size]
+                        .as_mut_ptr()
+                        .copy_from_nonoverlapping(got, count * size)
+                };
+            };
+            match self.run.step(&mut self.failure, deadline, &mut take) {
+                Ok(done) => self.finished = done,
+                Err(e) if e.error == Error::Timeout => return Err(e),
+                Err(e) => {
+                    // The pool can no longer finish it (broken): that is its end.
+                    self.failure = Some(self.failure.unwrap_or(e));
+                    self.finished = true;
+                }
+            }
+        }
+        self.failure.map_or(Ok(()), Err)
+    }
+
+    /// Waits until every chunk ended (`Timeout` first: the map goes on).
+    pub fn wait(&mut self, deadline: Deadline) -> Result<(), Error> {
+        match self.poll(deadline) {
+            Err(e) if e.error == Error::Timeout || e.error == Error::State => Err(e.error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether every chunk ended (submitting more if there is room).
+    pub fn ready(&mut self) -> bool {
+        self.wait(Deadline::NOW).is_ok()
+    }
+
+    /// The results (`n * result_size` bytes, in order), waiting until `deadline`; or the
+    /// lowest failed item (`TaskFailed`, `WorkerDied`, `TaskTimeout`, `Cancelled`, ...).
+    pub fn results(&mut self, deadline: Deadline) -> Result<&[u8], TaskError> {
+        self.poll(deadline)?;
+        Ok(&self.results)
+    }
+
+    /// Takes the map back: chunks not yet run never run, running ones are stopped; the map then
+    /// fails with `Cancelled` (at its first item not done). `State` once it had ended.
+    pub fn cancel(&mut self) -> Result<(), Error> {
+        self.run.pool.check_creator()?;
+        if self.finished || self.ready() {
+            return Err(Error::State);
+        }
+        let first = self.run.todo.front().map(|t| t.0).into_iter();
+        let item = first.chain(self.run.flights.iter().map(|f| f.start)).min().unwrap_or(0);
+        if self.failure.is_none_or(|f| item < f.item) {
+            self.failure = Some(TaskError { error: Error::Cancelled, item });
+        }
+        self.run.cancel();
+        Ok(())
+    }
+}
+
+/// A typed map started with [`Pool::map_async`] (Python's `MapResult`).
+pub struct MapAsync<'p, Out: Pod> {
+    run: MapBytesAsync<'p>,
+    _out: PhantomData<Out>,
+}
+
+impl<Out: Pod> core::fmt::Debug for MapAsync<'_, Out> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.run.fmt(f)
+    }
+}
+
+impl<Out: Pod> MapAsync<'_, Out> {
+    /// Waits for every result, in order; or the lowest failed item.
+    pub fn get(mut self) -> Result<Vec<Out>, TaskError> {
+        self.get_until(Deadline::FOREVER)
+    }
+
+    /// As [`get`](Self::get), waiting at most `timeout` (`Timeout`: the map goes on, ask again).
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<Vec<Out>, TaskError> {
+        self.get_until(Deadline::after(timeout))
+    }
+
+    fn get_until(&mut self, deadline: Deadline) -> Result<Vec<Out>, TaskError> {
+        self.run.results(deadline).map(bytemuck::pod_collect_to_vec)
+    }
+
+    /// Waits until every chunk ended (at most `timeout`; `None`: forever).
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        self.run.wait(timeout.map_or(Deadline::FOREVER, Deadline::after))
+    }
+
+    /// Whether the map has ended.
+    pub fn ready(&mut self) -> bool {
+        self.run.ready()
+    }
+
+    /// See [`MapBytesAsync::cancel`].
+    pub fn cancel(&mut self) -> Result<(), Error> {
+        self.run.cancel()
     }
 }
 
@@ -954,7 +1315,7 @@ impl<'p, 'a> Chunks<'p, 'a> {
 
     fn submit(&mut self, start: usize, count: usize) -> Result<(), Error> {
         let pool = self.pool;
-        let (j, w, span) = {
+        let (j, span) = {
             let mut book = pool.book();
             let j = pool.alloc_job(&mut book)?;
             let span = match self.src {
@@ -968,7 +1329,7 @@ impl<'p, 'a> Chunks<'p, 'a> {
                 Source::InPlace { .. } => None,
             };
             book.group_refs[self.group as usize] += 1;
-            (j, pool.pick_worker(&mut book), span)
+            (j, span)
         };
         let (arg, out) = match (&self.src, span) {
             (Source::Copy { args }, Some(span)) => {
@@ -981,10 +1342,7 @@ impl<'p, 'a> Chunks<'p, 'a> {
             (Source::InPlace { args, out }, _) => (args + start * self.arg_size, out + start * self.out_size),
             (Source::Copy { .. }, None) => unreachable!("copied sources always get a span"),
         };
-        let ticket = pool.shared.job(j).queue(Some(self.group));
         let msg = TaskMsg {
-            job: j,
-            ticket,
             kind: self.kind,
             _r: 0,
             func: self.func as usize as u64,
@@ -994,14 +1352,10 @@ impl<'p, 'a> Chunks<'p, 'a> {
             n: count as u64,
             out: out as u64,
             out_cap: self.out_size as u64,
+            timeout_ms: pool.task_timeout_ms,
         };
         self.flights.push(Flight { job: j, start, count, span, results: out });
-        if let Err(e) = pool.send(w, &msg) {
-            let f = self.flights.pop().expect("pushed above");
-            pool.shared.job(j).cancel(&|g| pool.shared.group(g));
-            pool.release_job(&mut pool.book(), f.job, f.span);
-            return Err(e);
-        }
+        pool.queue(j, Some(self.group), &msg);
         Ok(())
     }
 
@@ -1033,40 +1387,61 @@ impl<'p, 'a> Chunks<'p, 'a> {
     /// Runs every chunk (stopping new submissions at the first failure), handing each finished
     /// chunk's results to `take(start, count, results)`. Fails with the lowest failed item.
     fn run_to_end(&mut self, mut take: impl FnMut(usize, usize, *const u8)) -> Result<(), TaskError> {
-        let mut failure: Option<TaskError> = None;
+        let mut failure = None;
         loop {
-            if failure.is_none()
-                && let Err(error) = self.fill()
-            {
-                let item = self.todo.front().map_or(0, |t| t.0);
-                failure = Some(TaskError { error, item });
-                self.todo.clear();
-            }
-            if self.flights.is_empty() {
-                break;
-            }
-            let landed = match self.land(Deadline::FOREVER) {
-                Ok(l) => l,
-                Err(error) => {
-                    let item = self.flights.iter().map(|f| f.start).min().unwrap_or(0);
-                    return Err(failure.unwrap_or(TaskError { error, item }));
-                }
-            };
-            for l in landed {
-                match l.outcome.failure() {
-                    None => take(l.flight.start, l.flight.count, l.flight.results as *const u8),
-                    Some((error, at)) => {
-                        let item = l.flight.start + at as usize;
-                        if failure.is_none_or(|f| item < f.item) {
-                            failure = Some(TaskError { error, item });
-                        }
-                        self.todo.clear();
-                    }
-                }
-                self.release(&l.flight);
+            match self.step(&mut failure, Deadline::FOREVER, &mut take) {
+                Ok(true) => return failure.map_or(Ok(()), Err),
+                Ok(false) => {}
+                Err(e) => return Err(failure.unwrap_or(e)),
             }
         }
-        failure.map_or(Ok(()), Err)
+    }
+
+    /// One round of a map: submits what the window allows (unless a chunk failed), waits until
+    /// `deadline` for chunks to end and takes them. `Ok(true)` once every chunk ended; the lowest
+    /// failed item so far is in `failure`. `Err` if the wait failed (`Timeout`: try again).
+    fn step(
+        &mut self,
+        failure: &mut Option<TaskError>,
+        deadline: Deadline,
+        take: &mut dyn FnMut(usize, usize, *const u8),
+    ) -> Result<bool, TaskError> {
+        if failure.is_none()
+            && let Err(error) = self.fill()
+        {
+            let item = self.todo.front().map_or(0, |t| t.0);
+            *failure = Some(TaskError { error, item });
+            self.todo.clear();
+        }
+        if self.flights.is_empty() {
+            return Ok(true);
+        }
+        let landed = self.land(deadline).map_err(|error| {
+            let item = self.flights.iter().map(|f| f.start).min().unwrap_or(0);
+            TaskError { error, item }
+        })?;
+        for l in landed {
+            match l.outcome.failure() {
+                None => take(l.flight.start, l.flight.count, l.flight.results as *const u8),
+                Some((error, at)) => {
+                    let item = l.flight.start + at as usize;
+                    if failure.is_none_or(|f| item < f.item) {
+                        *failure = Some(TaskError { error, item });
+                    }
+                    self.todo.clear();
+                }
+            }
+            self.release(&l.flight);
+        }
+        Ok(self.flights.is_empty() && (self.todo.is_empty() || failure.is_some()))
+    }
+
+    /// Takes back every chunk not yet ended (and drops those not yet submitted).
+    fn cancel(&mut self) {
+        self.todo.clear();
+        for f in &self.flights {
+            let _ = self.pool.take_back(f.job); // `State`: it had ended, and lands as it did
+        }
     }
 }
 
@@ -1162,7 +1537,7 @@ impl ImapBytes<'_> {
             let error = failure.map_or(Error::Closed, |(error, _)| error);
             // The failed item is reported; the rest of the chunk runs again.
             let rest = l.flight.count - *k - 1;
-            if rest > 0 && l.outcome != Outcome::Cancelled {
+            if rest > 0 && !matches!(l.outcome, Outcome::Terminated | Outcome::Cancelled) {
                 self.run.todo.push_front((index + 1, rest));
             }
             *k = l.flight.count;

@@ -1,18 +1,16 @@
-//! The pool's shared region: header, worker slots, one task ring per worker, job slots (with
-//! room for one task's argument and result), group counters and the data arena. The parent
-//! builds it before forking the supervisor, so the supervisor and every worker see it at the
-//! same address, and task messages carry plain pointers into it.
+//! The pool's shared region: header, worker slots, the task board (`board.rs`), job slots
+//! (each with its task's description and room for one task's argument and result), group
+//! counters and the data arena. The parent builds it before forking the supervisor, so the
+//! supervisor and every worker see it at the same address, and task descriptions carry plain
+//! pointers into it.
 
 use core::ptr::NonNull;
 
 use bytemuck::{Pod, Zeroable};
 
+use super::board::{Board, BoardCtl};
 use super::job::{GroupWord, JobWord};
-use crate::queue::QueueRef;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-
-/// Task ring capacity per worker (messages).
-pub(crate) const RING_CAPACITY: usize = 256;
 
 /// What the parent asks of the supervisor (`Header::command`).
 pub(crate) const RUN: u32 = 0;
@@ -32,13 +30,11 @@ pub(crate) type TaskFn = unsafe extern "C" fn(
 /// A worker initializer, as `mpk_init_fn`: non-zero stops the worker.
 pub(crate) type InitFn = unsafe extern "C" fn(arg: *mut core::ffi::c_void) -> core::ffi::c_int;
 
-/// One task for one worker: a single call, or a chunk of `n` calls over arrays.
+/// A task's description, in its job slot (written by the parent before it queues the task,
+/// read by the worker that claimed it): a single call, or a chunk of `n` calls over arrays.
 #[repr(C)]
 #[derive(Copy, Clone, Pod, Zeroable, Debug)]
 pub(crate) struct TaskMsg {
-    pub(crate) job: u32,
-    /// The task's ticket from `JobWord::queue`.
-    pub(crate) ticket: u32,
     /// `SINGLE`, `CHUNK` or `CHUNK_LEN`.
     pub(crate) kind: u32,
     pub(crate) _r: u32,
@@ -52,6 +48,8 @@ pub(crate) struct TaskMsg {
     /// First result slot; for a chunk, item `i`'s is at `out + i * out_cap`.
     pub(crate) out: u64,
     pub(crate) out_cap: u64,
+    /// Longest one call may run, in milliseconds (0: no limit).
+    pub(crate) timeout_ms: u64,
 }
 pub(crate) const SINGLE: u32 = 1;
 pub(crate) const CHUNK: u32 = 2;
@@ -76,17 +74,25 @@ pub(crate) struct Header {
     pub(crate) command: AtomicU32,
     /// Supervisor → parent: non-zero once workers cannot be kept alive (initializer failing).
     pub(crate) broken: AtomicU32,
+    /// Supervisor → workers: when it wakes next to check time limits (monotonic ns;
+    /// `u64::MAX`: not before a worker asks). A worker whose limit falls earlier wakes it.
+    pub(crate) armed: AtomicU64,
 }
 
 /// Per-worker bookkeeping, one cache line each.
 #[repr(C)]
 pub(crate) struct WorkerSlot {
-    /// The task the worker is running (or has just taken from its ring), as `running_word`;
-    /// 0 for none.
+    /// The task the worker runs, or is about to claim, as `running_word` (0: none). Written
+    /// before the claiming CAS, so that a task taken away from the worker (cancelled, timed
+    /// out) is always found here while the worker may still run it.
     pub(crate) running: AtomicU64,
+    /// When the running call's time limit passes (monotonic ns; 0: no limit).
+    pub(crate) deadline: AtomicU64,
+    /// Parent → supervisor: the `running_word` of a task it cancelled while it ran here.
+    pub(crate) stop: AtomicU64,
     /// Process id of the current worker in this slot.
     pub(crate) pid: AtomicU32,
-    _pad: [u8; 52],
+    _pad: [u8; 36],
 }
 
 #[cfg(not(loom))]
@@ -97,8 +103,8 @@ mod layout_checks {
 }
 
 /// `WorkerSlot::running` for task `ticket` in job slot `job`: (ticket, job + 1), never 0.
-pub(crate) fn running_word(msg: &TaskMsg) -> u64 {
-    (msg.ticket as u64) << 32 | (msg.job as u64 + 1)
+pub(crate) fn running_word(job: u32, ticket: u32) -> u64 {
+    (ticket as u64) << 32 | (job as u64 + 1)
 }
 
 /// The (job, ticket) of a non-zero `running` word.
@@ -113,8 +119,11 @@ pub(crate) struct Layout {
     pub(crate) jobs: usize,
     pub(crate) groups: usize,
     workers_off: usize,
-    rings_off: usize,
-    ring_stride: usize,
+    board_off: usize,
+    cells_off: usize,
+    cells: usize,
+    bits_off: usize,
+    bits: usize,
     jobs_off: usize,
     job_stride: usize,
     /// Bytes before a job's argument area inside its slot.
@@ -141,13 +150,16 @@ impl Layout {
         max_result: usize,
         arena: usize,
     ) -> Option<Layout> {
-        let ring_stride = line(QueueRef::size_for(RING_CAPACITY, size_of::<TaskMsg>())?);
-        let job_data_off = line(size_of::<JobWord>());
+        let job_data_off = line(size_of::<JobWord>() + size_of::<TaskMsg>());
         let data = max_arg.checked_next_multiple_of(8)?.checked_add(max_result)?;
         let job_stride = job_data_off.checked_add(data)?.checked_next_multiple_of(64)?;
         let workers_off = line(size_of::<Header>());
-        let rings_off = workers_off + workers * size_of::<WorkerSlot>();
-        let jobs_off = rings_off.checked_add(ring_stride.checked_mul(workers)?)?;
+        let board_off = workers_off + workers * size_of::<WorkerSlot>();
+        let cells_off = board_off + size_of::<BoardCtl>();
+        let cells = Board::cells_for(jobs);
+        let bits_off = cells_off.checked_add(cells.checked_mul(8)?)?;
+        let bits = jobs.div_ceil(64);
+        let jobs_off = line(bits_off.checked_add(bits * 8)?);
         let groups_off = jobs_off.checked_add(job_stride.checked_mul(jobs)?)?;
         let arena_off = groups_off.checked_add(groups.checked_mul(64)?)?.checked_next_multiple_of(64)?;
         let total = arena_off.checked_add(arena)?;
@@ -156,8 +168,11 @@ impl Layout {
             jobs,
             groups,
             workers_off,
-            rings_off,
-            ring_stride,
+            board_off,
+            cells_off,
+            cells,
+            bits_off,
+            bits,
             jobs_off,
             job_stride,
             job_data_off,
@@ -196,14 +211,19 @@ impl Shared {
         unsafe { base.cast::<Header>().write(header) };
         for w in 0..layout.workers {
             let at = s.at(layout.workers_off + w * size_of::<WorkerSlot>());
-            let slot = WorkerSlot { running: AtomicU64::new(0), pid: AtomicU32::new(0), _pad: [0; 52] };
+            let slot = WorkerSlot {
+                running: AtomicU64::new(0),
+                deadline: AtomicU64::new(0),
+                stop: AtomicU64::new(0),
+                pid: AtomicU32::new(0),
+                _pad: [0; 36],
+            };
             // SAFETY: slot `w` lies in the region, 64-byte aligned.
             unsafe { at.cast::<WorkerSlot>().write(slot) };
-            let ring = s.at(layout.rings_off + w * layout.ring_stride);
-            // SAFETY: ring `w` has `ring_stride` bytes of its own, 64-byte aligned.
-            let built = unsafe { QueueRef::init(ring, layout.ring_stride, RING_CAPACITY, size_of::<TaskMsg>()) };
-            debug_assert!(built.is_ok());
         }
+        // SAFETY: the board's control block lies in the region, 64-byte aligned; its cells and
+        // bits follow, zeroed, which is their initial state (see `BoardCtl::new`).
+        unsafe { s.at(layout.board_off).cast::<BoardCtl>().write(BoardCtl::new()) };
         for j in 0..layout.jobs {
             // SAFETY: job slot `j` lies in the region.
             unsafe { s.at(layout.jobs_off + j * layout.job_stride).cast::<JobWord>().write(JobWord::new()) };
@@ -231,17 +251,30 @@ impl Shared {
         unsafe { self.at(self.layout.workers_off + w * size_of::<WorkerSlot>()).cast::<WorkerSlot>().as_ref() }
     }
 
-    pub(crate) fn ring(&self, w: usize) -> QueueRef<'_> {
-        debug_assert!(w < self.layout.workers);
-        // SAFETY: ring `w` was built by `init`; the region outlives `self`.
-        unsafe { QueueRef::from_raw(self.at(self.layout.rings_off + w * self.layout.ring_stride)) }
-            .expect("the pool's rings are built before use")
+    pub(crate) fn board(&self) -> Board<'_> {
+        let l = &self.layout;
+        // SAFETY: built by `init` (the cells and bits are zeroed atomics, 8-byte aligned); the
+        // region outlives `self`.
+        unsafe {
+            Board::new(
+                self.at(l.board_off).cast::<BoardCtl>().as_ref(),
+                core::slice::from_raw_parts(self.at(l.cells_off).cast::<AtomicU64>().as_ptr(), l.cells),
+                core::slice::from_raw_parts(self.at(l.bits_off).cast::<AtomicU64>().as_ptr(), l.bits),
+            )
+        }
     }
 
     pub(crate) fn job(&self, j: u32) -> &JobWord {
         debug_assert!((j as usize) < self.layout.jobs);
         // SAFETY: built by `init`; the region outlives `self`.
         unsafe { self.at(self.layout.jobs_off + j as usize * self.layout.job_stride).cast::<JobWord>().as_ref() }
+    }
+
+    /// Job `j`'s task description (see `TaskMsg` for who writes and reads it when).
+    pub(crate) fn task(&self, j: u32) -> *mut TaskMsg {
+        debug_assert!((j as usize) < self.layout.jobs);
+        let at = self.at(self.layout.jobs_off + j as usize * self.layout.job_stride + size_of::<JobWord>());
+        at.cast::<TaskMsg>().as_ptr()
     }
 
     /// Where job `j`'s argument (`max_arg` bytes) and then its result (`max_result`) live.

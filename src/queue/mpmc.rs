@@ -418,17 +418,6 @@ impl<'a> QueueRef<'a> {
         }
     }
 
-    /// Roughly how many messages wait, and whether a consumer may be asleep (so a put would
-    /// have to wake it): one load of each index, for picking among rings, not for exactness.
-    #[cfg(feature = "std")] // the pool's
-    pub(crate) fn backlog(self) -> (usize, bool) {
-        let r = self.ring();
-        let t = r.tail.load(Ordering::Relaxed);
-        let h = r.head.load(Ordering::Relaxed) & !SLEEPERS;
-        let queued = self.count(t & !SLEEPERS).saturating_sub(self.count(h)).min(self.cfg().capacity);
-        (queued as usize, t & SLEEPERS != 0)
-    }
-
     /// True if [`len`](Self::len) is 0.
     pub fn is_empty(self) -> bool {
         self.len() == 0
@@ -793,34 +782,6 @@ impl<'a> QueueRef<'a> {
                 ((h & !SLEEPERS).wrapping_add(self.cfg().one_lap) == t).then_some(h)
             }
         }
-    }
-
-    /// For a ring whose only consumer died: hands each message that consumer had claimed but not
-    /// finished reading to `abandoned`, and frees its slot so that producers can go on. Returns
-    /// how many. Only sound while nobody else consumes from the ring.
-    #[cfg(feature = "std")] // the pool's
-    pub(crate) fn recover_abandoned(self, mut abandoned: impl FnMut(&[u8])) -> usize {
-        let r = self.ring();
-        let head = r.head.load(Ordering::Acquire) & !SLEEPERS;
-        // Claimed positions lie below `head`; those not yet released still carry `lap(pos) + 1`.
-        let (cap, one_lap) = (self.cfg().capacity, self.cfg().one_lap);
-        let back = |pos: u64| if self.index(pos) > 0 { pos - 1 } else { (pos & !(one_lap - 1)) - one_lap + cap - 1 };
-        let mut first = head;
-        let mut k = 0;
-        while k < cap && first > 0 {
-            let prev = back(first);
-            if stamp(self.slot(self.index(prev)).state.load(Ordering::Acquire)) != low(self.lap(prev) + 1) {
-                break;
-            }
-            first = prev;
-            k += 1;
-        }
-        let mut pos = first;
-        for _ in 0..k {
-            self.consume(pos, &mut abandoned);
-            pos = self.advance(pos, 1);
-        }
-        k as usize
     }
 
     // ---- JoinableQueue ------------------------------------------------------------------------

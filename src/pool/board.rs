@@ -1,0 +1,238 @@
+//! The pool's task board: how a queued task reaches an idle worker. Every worker pulls from the
+//! one board, so no task waits behind a busy worker while another is idle.
+//!
+//! The board has three parts, all in the pool's shared region:
+//! - **Pending bits**, one per job slot (and their count): set by the parent before it queues a
+//!   task, cleared by whoever moves the job out of QUEUED (the claiming worker, or the parent
+//!   cancelling or terminating). A set bit is the authoritative "this job may be waiting".
+//! - **Announcements**, a ring of `cells` in FIFO order: each holds (sequence, job). The parent
+//!   announces a job after queueing it; a worker takes the next announcement by CAS on `head`
+//!   and then claims the job with the job word's CAS (`JobWord::start`). An announcement is only
+//!   a hint: a stale one (its job already claimed, ended or re-queued) makes the claim fail and
+//!   costs nothing, and a lost one (its taker died before claiming, or it was overwritten
+//!   because more than `cells` announcements were waiting) leaves the job's pending bit set, so a
+//!   worker that finds no announcement scans the bits. Nothing ever waits for a dead process:
+//!   producers never wait for consumers (a lapped cell is overwritten, never blocked on), and
+//!   consumers skip a lapped cell.
+//! - **Idle workers' sleep**, an event count: a worker that found nothing adds itself to
+//!   `sleepers`, checks for announcements once more and sleeps on `work`; the parent, after
+//!   announcing, bumps `work` and wakes one worker if `sleepers` is non-zero. Both sides use
+//!   SeqCst for their "write mine, read theirs" pair (sleepers/tail), so either the worker sees
+//!   the announcement or the parent sees the sleeper. The supervisor wakes every sleeper after a
+//!   worker's death, so the pending bit of a lost announcement is always looked at.
+
+use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant};
+
+/// Longest a worker sleeps while an announcement it saw is still being written.
+const MID_WRITE_TICK: core::time::Duration = core::time::Duration::from_millis(1);
+/// Most hints between two looks while an idle worker spins.
+const SPIN_ROUND_MAX: u32 = 64;
+
+/// The board's control words, one cache line per writer group.
+#[repr(C)]
+pub struct BoardCtl {
+    /// Next announcement's sequence number (parent).
+    tail: AtomicU64,
+    _p0: [u8; 56],
+    /// Next announcement to take (workers).
+    head: AtomicU64,
+    _p1: [u8; 56],
+    /// Pending bits set.
+    pending: AtomicU32,
+    /// Non-zero once the pool is closing: idle workers exit instead of sleeping.
+    closed: AtomicU32,
+    /// Adaptive spin budget of idle workers.
+    spin: AtomicU32,
+    _r: u32,
+    _p2: [u8; 48],
+    /// Futex word: bumped to wake idle workers.
+    work: AtomicU32,
+    /// Workers asleep (or about to sleep) on `work`.
+    sleepers: AtomicU32,
+    _p3: [u8; 56],
+}
+
+#[cfg(not(loom))]
+static_assertions::const_assert_eq!(size_of::<BoardCtl>(), 256);
+
+impl BoardCtl {
+    /// Sequence numbers start at 1, so that a zeroed cell (sequence 0) lags every position the
+    /// cells are first used for: zeroed cells need no set-up.
+    pub fn new() -> BoardCtl {
+        BoardCtl {
+            tail: AtomicU64::new(1),
+            _p0: [0; 56],
+            head: AtomicU64::new(1),
+            _p1: [0; 56],
+            pending: AtomicU32::new(0),
+            closed: AtomicU32::new(0),
+            spin: AtomicU32::new(crate::lock::backoff::ADAPTIVE_INITIAL),
+            _r: 0,
+            _p2: [0; 48],
+            work: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+            _p3: [0; 56],
+        }
+    }
+}
+
+/// A view of one board: its control words, its announcement cells (a power of two of them) and
+/// its pending bits (one per job slot).
+#[derive(Copy, Clone)]
+pub struct Board<'a> {
+    ctl: &'a BoardCtl,
+    cells: &'a [AtomicU64],
+    bits: &'a [AtomicU64],
+}
+
+/// A cell: the announcement's sequence number (low 32 bits) over the job.
+fn cell(seq: u64, job: u32) -> u64 {
+    (seq as u32 as u64) << 32 | job as u64
+}
+
+/// How far a cell's sequence is ahead of `seq` (negative: behind, not yet written for `seq`).
+fn lag(c: u64, seq: u64) -> i32 {
+    ((c >> 32) as u32).wrapping_sub(seq as u32) as i32
+}
+
+impl<'a> Board<'a> {
+    pub fn new(ctl: &'a BoardCtl, cells: &'a [AtomicU64], bits: &'a [AtomicU64]) -> Board<'a> {
+        debug_assert!(cells.len().is_power_of_two());
+        Board { ctl, cells, bits }
+    }
+
+    /// Cells needed for `jobs` slots: twice as many announcements as jobs fit before any is
+    /// overwritten.
+    pub fn cells_for(jobs: usize) -> usize {
+        (2 * jobs).next_power_of_two()
+    }
+
+    /// Parent, before queueing job `j`: marks it pending.
+    pub fn offer(&self, j: u32) {
+        let bit = 1u64 << (j % 64);
+        // AcqRel on both: the count follows the bits it counts (see `unpend`).
+        if self.bits[j as usize / 64].fetch_or(bit, Ordering::AcqRel) & bit == 0 {
+            self.ctl.pending.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whoever moved job `j` out of QUEUED: it is no longer pending.
+    pub fn unpend(&self, j: u32) {
+        let bit = 1u64 << (j % 64);
+        if self.bits[j as usize / 64].fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+            self.ctl.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Pending bits set (momentarily off by the ones being set or cleared).
+    pub fn pending(&self) -> u32 {
+        self.ctl.pending.load(Ordering::Acquire)
+    }
+
+    /// Parent, after queueing job `j`: announces it and wakes one sleeping worker.
+    pub fn publish(&self, j: u32) {
+        // SeqCst: the tail increment and the sleepers load below are this side's half of the
+        // pair described in the module docs (the worker's half is in `idle`).
+        let seq = self.ctl.tail.fetch_add(1, Ordering::SeqCst);
+        let slot = &self.cells[seq as usize & (self.cells.len() - 1)];
+        let mut cur = slot.load(Ordering::Relaxed);
+        // Never overwrite a later announcement (a producer that lapped this one got there first).
+        while lag(cur, seq) < 0 {
+            // Release pairs with the taker's Acquire load of the cell.
+            match slot.compare_exchange_weak(cur, cell(seq, j), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+        if self.ctl.sleepers.load(Ordering::SeqCst) != 0 && !mutant("board_no_wake") {
+            self.ctl.work.fetch_add(1, Ordering::Release);
+            futex_wake(&self.ctl.work, 1);
+        }
+    }
+
+    /// Worker: the job of the next announcement, in FIFO order; `None` if there is none (or the
+    /// next one is still being written). The job may have been claimed by now: the caller's
+    /// claim decides.
+    pub fn take(&self) -> Option<u32> {
+        loop {
+            let h = self.ctl.head.load(Ordering::Acquire);
+            if h >= self.ctl.tail.load(Ordering::Acquire) {
+                return None;
+            }
+            // Acquire pairs with the Release CAS in `publish`.
+            let c = self.cells[h as usize & (self.cells.len() - 1)].load(Ordering::Acquire);
+            let ahead = lag(c, h);
+            if ahead < 0 {
+                return None; // announced, not yet written
+            }
+            let won = self.ctl.head.compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+            if won && ahead == 0 {
+                return Some(c as u32);
+            }
+            // Lost the race, or the cell was overwritten by a later lap (its job stays pending).
+        }
+    }
+
+    /// Worker: offers each pending job to `claim`, from bit `from` on (wrapping), until it
+    /// returns true. Returns whether one was claimed.
+    pub fn scan(&self, from: usize, mut claim: impl FnMut(u32) -> bool) -> bool {
+        if self.pending() == 0 || mutant("board_no_scan") {
+            return false;
+        }
+        let words = self.bits.len();
+        for k in 0..words {
+            let w = (from / 64 + k) % words;
+            let mut bits = self.bits[w].load(Ordering::Acquire);
+            while bits != 0 {
+                let j = (w * 64) as u32 + bits.trailing_zeros();
+                if claim(j) {
+                    return true;
+                }
+                bits &= bits - 1;
+            }
+        }
+        false
+    }
+
+    /// Are announcements waiting (or being written)?
+    fn announced(&self) -> bool {
+        self.ctl.tail.load(Ordering::SeqCst) != self.ctl.head.load(Ordering::SeqCst)
+    }
+
+    /// Worker that found nothing to claim: spins a while for an announcement, then sleeps until
+    /// woken (or `deadline`). Returns at once once closed. The caller looks again afterwards.
+    pub fn idle(&self, deadline: Deadline) {
+        let ctl = self.ctl;
+        let poll = || (self.announced() || self.is_closed()).then_some(());
+        if cfg!(not(loom)) && crate::lock::backoff::adaptive_spin(&ctl.spin, SPIN_ROUND_MAX, poll).is_some() {
+            return;
+        }
+        // Read the event before the last look: a wake after this read changes it.
+        let seen = ctl.work.load(Ordering::Acquire);
+        ctl.sleepers.fetch_add(1, Ordering::SeqCst);
+        if !self.is_closed() {
+            // When announced, the publisher is between its tail increment and its cell (it
+            // wakes us when done): sleep in short ticks only.
+            let until = if self.announced() { deadline.earliest(Deadline::after(MID_WRITE_TICK)) } else { deadline };
+            let _ = futex_wait(&ctl.work, seen, until);
+        }
+        ctl.sleepers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Wakes every idle worker (a worker died: its announcement may be lost; or closing).
+    pub fn wake_all(&self) {
+        self.ctl.work.fetch_add(1, Ordering::Release);
+        futex_wake(&self.ctl.work, i32::MAX as u32);
+    }
+
+    /// The pool is closing: idle workers exit once nothing is left to claim.
+    pub fn close(&self) {
+        // Release pairs with the Acquire load in `is_closed`.
+        self.ctl.closed.store(1, Ordering::Release);
+        self.wake_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.ctl.closed.load(Ordering::Acquire) != 0
+    }
+}
