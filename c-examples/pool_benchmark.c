@@ -53,7 +53,9 @@ int main(int argc, char **argv) {
     uint64_t args[TASKS], serial[TASKS], pooled[TASKS];
     for (int i = 0; i < TASKS; i++) args[i] = rounds + (uint64_t)i;
 
-    mpk_pool_opts opts = {sizeof opts, (size_t)workers, 0, 0, 0, NULL, NULL, 0, 0};
+    mpk_pool_opts opts = {0};
+    opts.struct_size = sizeof opts;
+    opts.workers = (size_t)workers;
     mpk_pool *pool;
     if (mpk_pool_create(&opts, &pool) != MPK_OK) return 1;
 

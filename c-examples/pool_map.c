@@ -19,7 +19,9 @@ static int f(void *ctx, const void *arg, size_t arg_len, void *out, size_t out_c
 }
 
 int main(void) {
-    mpk_pool_opts opts = {sizeof opts, 5, 0, 0, 0, NULL, NULL, 0, 0};
+    mpk_pool_opts opts = {0};
+    opts.struct_size = sizeof opts;
+    opts.workers = 5;
     mpk_pool *p;
     mpk_status st = mpk_pool_create(&opts, &p);
     if (st != MPK_OK) {

@@ -45,7 +45,9 @@ static int check(mpk_status st, const char *what) {
 }
 
 int main(void) {
-    mpk_pool_opts opts = {sizeof opts, 4, 0, 0, 0, NULL, NULL, 0, 0}; /* start 4 worker processes */
+    mpk_pool_opts opts = {0}; /* every field 0: its default */
+    opts.struct_size = sizeof opts;
+    opts.workers = 4; /* start 4 worker processes */
     mpk_pool *pool;
     if (!check(mpk_pool_create(&opts, &pool), "mpk_pool_create")) return 1;
 

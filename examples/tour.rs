@@ -1,6 +1,7 @@
 //! A tour of mpkit through the examples of the Python multiprocessing tutorial it is modelled
 //! on, in order: Pool.map, Process, process ids, Queue, Pipe, Lock, Value/Array, the
-//! Pool(processes=4) walk-through, and the closing serial/threads/pool comparison.
+//! Pool(processes=4) walk-through, what mpkit adds to it (time limits, map_async, cancel,
+//! starmap), and the closing serial/threads/pool comparison.
 //!
 //!     cargo run --release --example tour
 //!
@@ -39,6 +40,10 @@ fn info(title: &str) {
 
 fn f(x: i64) -> i64 {
     x * x
+}
+
+fn add(a: i64, b: i64) -> i64 {
+    a + b
 }
 
 fn getpid(_: u8) -> u32 {
@@ -165,10 +170,24 @@ fn main() -> Result<(), mpkit::Error> {
     drop(res);
     p.terminate(); // do not wait for the sleeper
 
+    println!("\n== Beyond the tutorial: a time limit, map_async, cancel, starmap");
+    let p = pool(2)?;
+    let mut res = p.apply_async_timeout(sleep_s, 10, Duration::from_secs(1))?;
+    println!("sleep_s(10) with a 1 s limit -> {:?}", res.get_timeout(Duration::from_secs(60)));
+    println!("then map -> {:?}", p.map(f, &[1, 2, 3, 4]).map_err(|e| e.error)?);
+    let later = p.map_async(f, &[1, 2, 3, 4], 0)?;
+    println!("map_async -> {:?}", later.get().map_err(|e| e.error)?);
+    let res = p.apply_async(sleep_s, 10)?;
+    res.cancel()?;
+    println!("sleep_s(10) cancelled -> {:?}", res.get());
+    println!("starmap(add, [(1, 2), (3, 4)]) -> {:?}", p.starmap(add as fn(i64, i64) -> i64, &[(1, 2), (3, 4)]));
+
     println!("\n== serial, threads, pool: 8 x burn(20M)");
     let workers = mpkit::process::cpu_count();
     let p = pool(workers)?;
-    let args: Vec<u64> = (0..8).map(|i| 20_000_000 + i).collect();
+    // MPKIT_TOUR_ROUNDS shrinks the work (the tests run the tour in debug builds).
+    let rounds = std::env::var("MPKIT_TOUR_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20_000_000);
+    let args: Vec<u64> = (0..8).map(|i| rounds + i).collect();
     let t0 = Instant::now();
     let serial: Vec<u64> = args.iter().map(|&a| burn(a)).collect();
     let t_serial = t0.elapsed().as_secs_f64();

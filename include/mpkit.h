@@ -65,7 +65,8 @@ extern "C" {
 typedef struct mpk_array mpk_array;
 
 /*
- A task started with `mpk_pool_apply_async`. One thread at a time per handle.
+ A task started with `mpk_pool_apply_async`, or a map started with `mpk_pool_map_async`.
+ One thread at a time per handle.
  */
 typedef struct mpk_async mpk_async;
 
@@ -200,6 +201,12 @@ typedef struct {
      Bytes of the arena that carries map chunks, virtual (default 256 MiB).
      */
     size_t arena_bytes;
+    /*
+     Longest one call of a task function may run, in ms (0: no limit). Counted from the moment
+     a worker starts the call (for a map, each item's call); a call running longer is stopped
+     (its worker is killed and replaced) and fails with `MPK_ERR_TASK_TIMEOUT`.
+     */
+    uint64_t task_timeout_ms;
 } mpk_pool_opts;
 
 /*
@@ -325,6 +332,17 @@ typedef struct {
  A bug inside mpkit was caught at the boundary (a Rust panic); the call did nothing useful.
  */
 #define MPK_ERR_PANIC -19
+
+/*
+ A pool task ran past its time limit and was stopped (its worker killed and replaced).
+ Unlike `MPK_ERR_TIMEOUT`, which means the caller stopped waiting and the task goes on.
+ */
+#define MPK_ERR_TASK_TIMEOUT -20
+
+/*
+ The pool task was cancelled (`mpk_async_cancel`) before it ended.
+ */
+#define MPK_ERR_CANCELLED -21
 
 /*
  `int8_t` (Python `'b'`).
@@ -459,8 +477,18 @@ mpk_status mpk_array_open_named(const char *name, mpk_array **out);
 mpk_type mpk_array_type(const mpk_array *a);
 
 /*
- Frees the handle. A task still running goes on; its slot is reclaimed once it ends. NULL is
- ignored.
+ Takes the task back: a queued task never runs, a running one is stopped (its worker is
+ killed and replaced); `mpk_async_get` then returns `MPK_ERR_CANCELLED`. For a map, every
+ chunk not yet ended. `MPK_ERR_STATE` if it had ended (or its result was taken).
+
+ # Safety
+ `a` is NULL or a live handle.
+ */
+mpk_status mpk_async_cancel(mpk_async *a);
+
+/*
+ Frees the handle. A task still running goes on; its slot is reclaimed once it ends (a map's
+ chunks not yet submitted are dropped). NULL is ignored.
  Destroying the same handle twice is undefined behaviour, as with `free`.
 
  # Safety
@@ -471,8 +499,9 @@ void mpk_async_destroy(mpk_async *a);
 /*
  Waits at most `timeout_ms` for the result and copies it to `out`. `MPK_ERR_TIMEOUT` leaves the
  task running (try again later); `MPK_ERR_MSGSIZE` (`*out_len` = size needed) keeps the
- result; `MPK_ERR_TASK_FAILED`, `MPK_ERR_WORKER_DIED`, `MPK_ERR_CLOSED` (terminated) end it.
- After a result or failure was returned, `MPK_ERR_STATE`.
+ result; `MPK_ERR_TASK_FAILED`, `MPK_ERR_WORKER_DIED`, `MPK_ERR_TASK_TIMEOUT` (stopped at its
+ time limit), `MPK_ERR_CANCELLED`, `MPK_ERR_CLOSED` (terminated) end it. After a result or
+ failure was returned, `MPK_ERR_STATE`. For a map's handle, see `mpk_pool_map_async`.
 
  # Safety
  `a` is NULL or a live handle; `out` writable for `out_cap` bytes; `out_len` NULL or writable.
@@ -480,7 +509,7 @@ void mpk_async_destroy(mpk_async *a);
 mpk_status mpk_async_get(mpk_async *a, void *out, size_t out_cap, size_t *out_len, int64_t timeout_ms);
 
 /*
- Whether the task has ended (false if `a` is NULL or its result was already taken).
+ Whether the task (or map) has ended (false if `a` is NULL or its result was already taken).
 
  # Safety
  `a` is NULL or a live handle.
@@ -488,8 +517,8 @@ mpk_status mpk_async_get(mpk_async *a, void *out, size_t out_cap, size_t *out_le
 bool mpk_async_ready(mpk_async *a);
 
 /*
- Whether the task ended successfully (`*out`); `MPK_ERR_STATE` while it runs (or after its
- result was taken).
+ Whether the task (or map) ended successfully (`*out`); `MPK_ERR_STATE` while it runs (or
+ after its result was taken).
 
  # Safety
  `a` is NULL or a live handle; `out` NULL or writable.
@@ -497,7 +526,8 @@ bool mpk_async_ready(mpk_async *a);
 mpk_status mpk_async_successful(mpk_async *a, bool *out);
 
 /*
- Waits at most `timeout_ms` until the task has ended (`MPK_OK`), without taking its result.
+ Waits at most `timeout_ms` until the task (or every chunk of the map) has ended (`MPK_OK`),
+ without taking its result.
 
  # Safety
  `a` is NULL or a live handle.
@@ -693,6 +723,7 @@ mpk_status mpk_pool_apply(mpk_pool *p,
  `mpk_async_destroy`, even after the pool: the handle keeps what it needs).
  `MPK_ERR_NOMEM` at once when `max_tasks` tasks are unfinished or uncollected (it never
  waits for room); `MPK_ERR_STATE` after close, `MPK_ERR_CLOSED` after terminate.
+ The pool's `task_timeout_ms` applies.
 
  # Safety
  `p` is NULL or a live pool; `arg` readable for `arg_len` bytes; `out` NULL or writable.
@@ -703,6 +734,23 @@ mpk_status mpk_pool_apply_async(mpk_pool *p,
                                 const void *arg,
                                 size_t arg_len,
                                 mpk_async **out);
+
+/*
+ `mpk_pool_apply_async` with the task's own time limit: a call running longer than
+ `timeout_ms` is stopped (its worker killed and replaced) and `get` returns
+ `MPK_ERR_TASK_TIMEOUT`. `MPK_FOREVER`: no limit, whatever the pool's; 0: the pool's
+ `task_timeout_ms`; other negative values: `MPK_ERR_INVAL`.
+
+ # Safety
+ As for `mpk_pool_apply_async`.
+ */
+mpk_status mpk_pool_apply_async_timeout(mpk_pool *p,
+                                        mpk_task_fn fn,
+                                        void *ctx,
+                                        const void *arg,
+                                        size_t arg_len,
+                                        int64_t timeout_ms,
+                                        mpk_async **out);
 
 /*
  No more tasks: workers finish what was submitted, then exit (join afterwards).
@@ -820,6 +868,31 @@ mpk_status mpk_pool_map_array(mpk_pool *p,
                               const mpk_array *in,
                               mpk_array *out,
                               size_t chunksize);
+
+/*
+ Starts `mpk_pool_map` and returns at once with its handle in `*out` (Python's `map_async`):
+ the arguments are copied (`args` may be freed after the call); `results` must stay valid
+ until `mpk_async_get` returned `MPK_OK` (which fills it) or the handle is destroyed. Chunks
+ run in the background as far as `max_tasks` and the arena hold them; the rest is submitted
+ as the handle's calls (`get`, `wait`, `ready`) are made. On the handle, `mpk_async_get` fills
+ `results` (its `out`/`out_cap` are ignored, `*out_len` is `n`) or returns the map's failure
+ (`mpk_pool_last_failure` names the item), `mpk_async_cancel` stops every chunk.
+
+ # Safety
+ `p` is NULL or a live pool; `args` readable for `n * arg_size` bytes; `results` writable for
+ `n * result_size` bytes until the handle's result is returned or it is destroyed; `out` NULL
+ or writable.
+ */
+mpk_status mpk_pool_map_async(mpk_pool *p,
+                              mpk_task_fn fn,
+                              void *ctx,
+                              const void *args,
+                              size_t arg_size,
+                              size_t n,
+                              void *results,
+                              size_t result_size,
+                              size_t chunksize,
+                              mpk_async **out);
 
 /*
  Stops the workers now; unfinished tasks end with `MPK_ERR_CLOSED`.

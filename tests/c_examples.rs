@@ -123,6 +123,20 @@ fn pool_map() {
 }
 
 #[test]
+fn pool_timeout() {
+    check("pool_timeout", |out| {
+        assert_eq!(
+            out,
+            "sleep 10 s with a 1000 ms limit -> task ran past its time limit and was stopped\n\
+             then map -> [1, 4, 9, 16]\n\
+             map_async -> 4 results [1, 4, 9, 16]\n\
+             cancelled task -> task was cancelled\n\
+             cancel again -> invalid in the object's current state\n"
+        )
+    });
+}
+
+#[test]
 fn pool_walkthrough() {
     check("pool_walkthrough", |out| {
         let lines: Vec<&str> = out.lines().collect();

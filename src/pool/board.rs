@@ -14,16 +14,21 @@
 //!   worker that finds no announcement scans the bits. Nothing ever waits for a dead process:
 //!   producers never wait for consumers (a lapped cell is overwritten, never blocked on), and
 //!   consumers skip a lapped cell.
-//! - **Idle workers' sleep**, an event count: a worker that found nothing adds itself to
-//!   `sleepers`, checks for announcements once more and sleeps on `work`; the parent, after
-//!   announcing, bumps `work` and wakes one worker if `sleepers` is non-zero. Both sides use
-//!   SeqCst for their "write mine, read theirs" pair (sleepers/tail), so either the worker sees
-//!   the announcement or the parent sees the sleeper. The supervisor wakes every sleeper after a
-//!   worker's death, so the pending bit of a lost announcement is always looked at.
+//! - **Idle workers' sleep**, an event count: the high bits of `tail` count the workers that
+//!   sleep (or are about to) on `work`. A worker that found nothing reads `work`, then adds
+//!   itself with a CAS on `tail` *at the value that proves nothing is announced* (sequence ==
+//!   `head`), and sleeps; the parent announces with a `fetch_add` on the same word, and if it
+//!   returned sleepers, bumps `work` and wakes one. Both are RMWs on one word, so their order is
+//!   total: either the worker's CAS fails (and it looks again) or the parent sees it. Each
+//!   announcement made while workers sleep wakes one of them (a worker between its CAS and its
+//!   sleep sees `work` changed and does not sleep). A worker that sees a pending job it could
+//!   not claim (an announcement lost, or a claim or an offer half done) sleeps in 1 ms ticks
+//!   only, and the supervisor wakes every sleeper after a worker's death, so the pending bit of
+//!   a lost announcement is always looked at.
 
 use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant};
 
-/// Longest a worker sleeps while an announcement it saw is still being written.
+/// Longest an idle worker sleeps while the board is unsettled (see `idle`).
 const MID_WRITE_TICK: core::time::Duration = core::time::Duration::from_millis(1);
 /// Most hints between two looks while an idle worker spins.
 const SPIN_ROUND_MAX: u32 = 64;
@@ -31,7 +36,8 @@ const SPIN_ROUND_MAX: u32 = 64;
 /// The board's control words, one cache line per writer group.
 #[repr(C)]
 pub struct BoardCtl {
-    /// Next announcement's sequence number (parent).
+    /// Next announcement's sequence number (low `SEQ_BITS`, parent) and the sleeping workers
+    /// (high bits, workers).
     tail: AtomicU64,
     _p0: [u8; 56],
     /// Next announcement to take (workers).
@@ -47,9 +53,7 @@ pub struct BoardCtl {
     _p2: [u8; 48],
     /// Futex word: bumped to wake idle workers.
     work: AtomicU32,
-    /// Workers asleep (or about to sleep) on `work`.
-    sleepers: AtomicU32,
-    _p3: [u8; 56],
+    _p3: [u8; 60],
 }
 
 #[cfg(not(loom))]
@@ -70,8 +74,7 @@ impl BoardCtl {
             _r: 0,
             _p2: [0; 48],
             work: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
-            _p3: [0; 56],
+            _p3: [0; 60],
         }
     }
 }
@@ -84,6 +87,11 @@ pub struct Board<'a> {
     cells: &'a [AtomicU64],
     bits: &'a [AtomicU64],
 }
+
+/// Bits of `tail` that hold the sequence; the ones above count sleeping workers.
+const SEQ_BITS: u32 = 48;
+const SEQ: u64 = (1 << SEQ_BITS) - 1;
+const SLEEPER: u64 = 1 << SEQ_BITS;
 
 /// A cell: the announcement's sequence number (low 32 bits) over the job.
 fn cell(seq: u64, job: u32) -> u64 {
@@ -131,9 +139,10 @@ impl<'a> Board<'a> {
 
     /// Parent, after queueing job `j`: announces it and wakes one sleeping worker.
     pub fn publish(&self, j: u32) {
-        // SeqCst: the tail increment and the sleepers load below are this side's half of the
-        // pair described in the module docs (the worker's half is in `idle`).
-        let seq = self.ctl.tail.fetch_add(1, Ordering::SeqCst);
+        // AcqRel: Release publishes the offer and the queued job to the worker whose load of
+        // `tail` sees this; Acquire orders it after a sleeper's registering CAS (module docs).
+        let t = self.ctl.tail.fetch_add(1, Ordering::AcqRel);
+        let seq = t & SEQ;
         let slot = &self.cells[seq as usize & (self.cells.len() - 1)];
         let mut cur = slot.load(Ordering::Relaxed);
         // Never overwrite a later announcement (a producer that lapped this one got there first).
@@ -144,7 +153,7 @@ impl<'a> Board<'a> {
                 Err(c) => cur = c,
             }
         }
-        if self.ctl.sleepers.load(Ordering::SeqCst) != 0 && !mutant("board_no_wake") {
+        if t >> SEQ_BITS != 0 && !mutant("board_no_wake") {
             self.ctl.work.fetch_add(1, Ordering::Release);
             futex_wake(&self.ctl.work, 1);
         }
@@ -156,7 +165,7 @@ impl<'a> Board<'a> {
     pub fn take(&self) -> Option<u32> {
         loop {
             let h = self.ctl.head.load(Ordering::Acquire);
-            if h >= self.ctl.tail.load(Ordering::Acquire) {
+            if h >= self.ctl.tail.load(Ordering::Acquire) & SEQ {
                 return None;
             }
             // Acquire pairs with the Release CAS in `publish`.
@@ -196,7 +205,7 @@ impl<'a> Board<'a> {
 
     /// Are announcements waiting (or being written)?
     fn announced(&self) -> bool {
-        self.ctl.tail.load(Ordering::SeqCst) != self.ctl.head.load(Ordering::SeqCst)
+        self.ctl.tail.load(Ordering::Acquire) & SEQ != self.ctl.head.load(Ordering::Acquire)
     }
 
     /// Worker that found nothing to claim: spins a while for an announcement, then sleeps until
@@ -209,14 +218,25 @@ impl<'a> Board<'a> {
         }
         // Read the event before the last look: a wake after this read changes it.
         let seen = ctl.work.load(Ordering::Acquire);
-        ctl.sleepers.fetch_add(1, Ordering::SeqCst);
-        if !self.is_closed() {
-            // When announced, the publisher is between its tail increment and its cell (it
-            // wakes us when done): sleep in short ticks only.
-            let until = if self.announced() { deadline.earliest(Deadline::after(MID_WRITE_TICK)) } else { deadline };
-            let _ = futex_wait(&ctl.work, seen, until);
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            let t = ctl.tail.load(Ordering::Acquire);
+            if t & SEQ != ctl.head.load(Ordering::Acquire) || self.pending() != 0 {
+                // An announcement still being written, or a pending job without one (its
+                // announcement was lost, or a claim or an offer is half done): sleep in short
+                // ticks only, the caller looks at the pending bits again.
+                let _ = futex_wait(&ctl.work, seen, deadline.earliest(Deadline::after(MID_WRITE_TICK)));
+                return;
+            }
+            // AcqRel pairs with the parent's `fetch_add` (module docs): fails if it came first.
+            if ctl.tail.compare_exchange(t, t + SLEEPER, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                let _ = futex_wait(&ctl.work, seen, deadline);
+                ctl.tail.fetch_sub(SLEEPER, Ordering::Relaxed);
+                return;
+            }
         }
-        ctl.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Wakes every idle worker (a worker died: its announcement may be lost; or closing).

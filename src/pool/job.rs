@@ -50,7 +50,7 @@ const OWNER: u32 = 0xfff << OWNER_SHIFT;
 const GENERATION: u32 = !(WAITERS | OWNER | STATE);
 const GENERATION_ONE: u32 = 1 << 16;
 /// Largest owner number (worker index + 1) the word can hold.
-pub const MAX_OWNER: u32 = OWNER >> OWNER_SHIFT;
+pub(crate) const MAX_OWNER: u32 = OWNER >> OWNER_SHIFT;
 
 /// How long a waiter spins before it sleeps: long enough for a worker's round trip, short
 /// enough not to steal much CPU from workers running long tasks.
@@ -165,7 +165,7 @@ impl JobWord {
             let claimed = s & WAITERS | ticket | owner << OWNER_SHIFT | RUNNING;
             // Acquire pairs with `queue` (inputs written before QUEUED); Release publishes the
             // worker's slot naming this task to whoever later acquires the word (the parent's
-            // cancel, then the supervisor's `taken_from`).
+            // cancel, whose stop request the supervisor compares with that slot).
             match self.state.compare_exchange_weak(s, claimed, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(cur) => s = cur,
@@ -200,14 +200,6 @@ impl JobWord {
     /// the supervisor kills the worker). False if it had ended.
     pub fn time_out<'g>(&self, ticket: u32, owner: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {
         self.end(Some(ticket), Some(owner), &[RUNNING], TIMED_OUT, groups).is_some()
-    }
-
-    /// Supervisor: whether task `ticket` was taken away from worker `owner` while it ran
-    /// (cancelled or timed out), so that the worker, if it still runs it, must be stopped.
-    pub fn taken_from(&self, ticket: u32, owner: u32) -> bool {
-        let s = self.state.load(Ordering::Acquire) & !WAITERS;
-        let state = s & STATE;
-        s & !STATE == ticket | owner << OWNER_SHIFT && (state == CANCELLED || state == TIMED_OUT)
     }
 
     /// Parent: the caller cancels the job. `None` if it had ended; else who ran it.

@@ -532,6 +532,9 @@ impl Pool {
         let taken = self.shared.job(j).cancel(&|g| self.shared.group(g)).ok_or(Error::State)?;
         self.shared.board().unpend(j);
         if taken.owner != 0 {
+            // Release pairs with the supervisor's AcqRel swap after the eventfd wakes it.
+            let slot = self.shared.worker(taken.owner as usize - 1);
+            slot.stop.store(shared::running_word(j, taken.ticket), Ordering::Release);
             sys::eventfd_signal(&self.control); // the supervisor stops the worker
         }
         Ok(())

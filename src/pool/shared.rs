@@ -88,7 +88,8 @@ pub(crate) struct WorkerSlot {
     pub(crate) running: AtomicU64,
     /// When the running call's time limit passes (monotonic ns; 0: no limit).
     pub(crate) deadline: AtomicU64,
-    /// Parent → supervisor: the `running_word` of a task it cancelled while it ran here.
+    /// Parent → supervisor: the `running_word` of a task the parent cancelled while it ran
+    /// here; the supervisor kills the worker if `running` still names that task.
     pub(crate) stop: AtomicU64,
     /// Process id of the current worker in this slot.
     pub(crate) pid: AtomicU32,

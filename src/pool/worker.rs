@@ -152,15 +152,16 @@ fn stop_taken(shared: &Shared, children: &[Option<Child>]) {
         // task's (the worker clears the deadline before it names its next task).
         let running = slot.running.load(Ordering::Acquire);
         if running == 0 {
+            slot.stop.store(0, Ordering::Relaxed); // its task ended: nothing to stop
             continue;
         }
         let (j, ticket) = running_task(running);
         let (job, owner) = (shared.job(j), w as u32 + 1);
         let deadline = slot.deadline.load(Ordering::Acquire);
-        if deadline != 0 && deadline <= now {
-            job.time_out(ticket, owner, &groups);
-        }
-        if job.taken_from(ticket, owner) {
+        let timed_out = deadline != 0 && deadline <= now && job.time_out(ticket, owner, &groups);
+        // The parent's request names the task it cancelled: stop the worker if it still runs it.
+        let cancelled = slot.stop.swap(0, Ordering::AcqRel) == running;
+        if timed_out || cancelled {
             sys::kill(child.pid); // still ours to reap, so the pid cannot have been reused
         }
     }

@@ -1,0 +1,63 @@
+//! Builds and runs the tour (the demo of the README's first command) and checks what it prints:
+//! the tutorial's results, in order, and what mpkit adds to them.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn the_tour_prints_the_tutorials_results() {
+    // The test binary lives in target/<profile>/deps; the example goes to target/<profile>/examples.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--example", "tour", "--manifest-path", &format!("{root}/Cargo.toml")]);
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(build.status().expect("cargo").success(), "building the tour failed");
+    let tour = profile_dir.join("examples/tour");
+    let mut child = Command::new(&tour)
+        .env("MPKIT_TOUR_ROUNDS", "20000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the tour did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "tour failed: {:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let expected = [
+        "== Pool(5).map(f, [1, 2, 3])",
+        "[1, 4, 9]",
+        "hello john",
+        "[42, None, 'hello']",
+        "3.1415927",
+        "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]",
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "400",
+        "We lacked patience and got a multiprocessing.TimeoutError",
+        "sleep_s(10) with a 1 s limit -> Err(TaskTimeout)",
+        "then map -> [1, 4, 9, 16]",
+        "map_async -> [1, 4, 9, 16]",
+        "sleep_s(10) cancelled -> Err(Cancelled)",
+        "starmap(add, [(1, 2), (3, 4)]) -> Ok([3, 7])",
+        "== serial, threads, pool: 8 x burn(20M)",
+    ];
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut at = 0;
+    for want in expected {
+        let found = lines[at..].iter().position(|l| *l == want);
+        assert!(found.is_some(), "missing (in order) {want:?} in:\n{stdout}");
+        at += found.unwrap() + 1;
+    }
+    let hellos = lines.iter().filter(|l| l.starts_with("hello world ")).count();
+    assert_eq!(hellos, 10, "ten processes printed under the lock");
+}
