@@ -30,6 +30,7 @@ const BENCHES: &[Bench] = &[
     Bench { id: "pipe_bandwidth", est_s: 2.0, run: pipe_bandwidth },
     Bench { id: "pool_map_tiny", est_s: 1.5, run: pool_map_tiny },
     Bench { id: "pool_apply_rtt", est_s: 1.5, run: pool_apply_rtt },
+    Bench { id: "pool_hol_rtt", est_s: 1.5, run: pool_hol_rtt },
     Bench { id: "pool_cpu_speedup", est_s: 5.0, run: pool_cpu_speedup },
 ];
 
@@ -437,6 +438,31 @@ fn pool_apply_rtt(env: &Env) {
         }
         t0.elapsed().as_secs_f64() * 1e6 / n as f64
     });
+}
+
+fn sleep_s(s: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_secs(s));
+    s
+}
+
+/// `pool.kit_pool2_hol_rtt`: as `pool_apply_rtt`, while the pool's other worker runs a long
+/// task (head-of-line blocking would make each tiny task wait for it); us.
+fn pool_hol_rtt(env: &Env) {
+    let n = env.scaled(50_000);
+    let p = pool2();
+    let _long = p.apply_async(sleep_s, 3600).expect("apply");
+    std::thread::sleep(std::time::Duration::from_millis(50)); // a worker takes it
+    for i in 0..100 {
+        p.apply_async(square, i).expect("apply").get().expect("get");
+    }
+    env.report("pool.kit_pool2_hol_rtt", "us", || {
+        let t0 = Instant::now();
+        for i in 0..n {
+            assert_eq!(p.apply_async(square, i).expect("apply").get(), Ok(square(i)));
+        }
+        t0.elapsed().as_secs_f64() * 1e6 / n as f64
+    });
+    p.terminate(); // the long task's worker is killed
 }
 
 /// CPU-heavy work: `rounds` dependent multiply/xor steps (as the anchors' rayon `heavy`).

@@ -38,6 +38,15 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
 
+/// The CPU the calling thread runs on (vDSO, no system call on x86-64); 0 under loom.
+#[inline]
+pub(crate) fn current_cpu() -> u32 {
+    #[cfg(not(loom))]
+    return rustix::thread::sched_getcpu() as u32;
+    #[cfg(loom)]
+    0
+}
+
 /// Gives the CPU to another runnable thread.
 #[inline]
 pub(crate) fn yield_now() {

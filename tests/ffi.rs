@@ -676,6 +676,39 @@ fn pool_null_and_bad_arguments() {
         let mut ok = false;
         assert_eq!(mpk_async_successful(null_mut(), &mut ok), MPK_ERR_NULL);
         assert_eq!(mpk_iter_next(null_mut(), &mut idx, out.as_mut_ptr().cast(), 16, &mut len, 0), MPK_ERR_NULL);
+        assert_eq!(mpk_async_cancel(null_mut()), MPK_ERR_NULL);
+        let arg = (&x as *const i64).cast();
+        assert_eq!(
+            mpk_pool_apply_async_timeout(null_mut(), Some(double_task), null_mut(), arg, 8, 5, &mut a),
+            MPK_ERR_NULL
+        );
+        assert_eq!(mpk_pool_apply_async_timeout(p, Some(double_task), null_mut(), arg, 8, 5, null_mut()), MPK_ERR_NULL);
+        for bad in [-2, -1000, i64::MIN] {
+            assert_eq!(
+                mpk_pool_apply_async_timeout(p, Some(double_task), null_mut(), arg, 8, bad, &mut a),
+                MPK_ERR_INVAL
+            );
+        }
+        assert_eq!(mpk_pool_map_async(p, None, null_mut(), null(), 8, 0, null_mut(), 8, 0, &mut a), MPK_ERR_NULL);
+        assert_eq!(
+            mpk_pool_map_async(p, Some(double_task), null_mut(), null(), 8, 0, null_mut(), 8, 0, null_mut()),
+            MPK_ERR_NULL
+        );
+        assert_eq!(
+            mpk_pool_map_async(p, Some(double_task), null_mut(), null(), 8, 2, out.as_mut_ptr().cast(), 8, 0, &mut a),
+            MPK_ERR_NULL,
+            "NULL args for 2 items"
+        );
+        assert_eq!(
+            mpk_pool_map_async(p, Some(double_task), null_mut(), out.as_ptr().cast(), 8, 2, null_mut(), 8, 0, &mut a),
+            MPK_ERR_NULL,
+            "NULL results for 2 items"
+        );
+        assert_eq!(
+            mpk_pool_map_async(p, Some(double_task), null_mut(), null(), usize::MAX, 2, null_mut(), 8, 0, &mut a),
+            MPK_ERR_INVAL
+        );
+        assert!(a.is_null(), "no handle on failure");
         mpk_async_destroy(null_mut());
         mpk_iter_destroy(null_mut());
         for f in [mpk_pool_close, mpk_pool_terminate] {
@@ -835,5 +868,94 @@ fn pool_null_and_bad_arguments() {
         mpk_pool_destroy(p);
         assert_eq!(mpk_async_get(a, out.as_mut_ptr().cast(), 16, &mut len, 60_000), MPK_OK, "finished before close");
         mpk_async_destroy(a);
+    }
+}
+
+/// Doubles an i64, but sleeps 10 s first on the value 3.
+unsafe extern "C" fn double_stuck_on_3(
+    ctx: *mut c_void,
+    arg: *const c_void,
+    len: usize,
+    out: *mut c_void,
+    cap: usize,
+    out_len: *mut usize,
+) -> c_int {
+    // SAFETY: the pool passes `len` readable bytes.
+    if len == 8 && unsafe { arg.cast::<i64>().read_unaligned() } == 3 {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
+    // SAFETY: forwarded.
+    unsafe { double_task(ctx, arg, len, out, cap, out_len) }
+}
+
+#[test]
+fn pool_time_limits_cancel_and_map_async_through_the_abi() {
+    let mut p = null_mut();
+    let mut a = null_mut();
+    let (mut len, mut idx, mut code) = (0usize, 0usize, 0 as c_int);
+    let items: Vec<i64> = (0..8).collect();
+    let mut results = vec![0i64; 8];
+    // SAFETY: pointers are live handles or valid buffers of the stated sizes.
+    unsafe {
+        let opts = mpk_pool_opts {
+            struct_size: size_of::<mpk_pool_opts>(),
+            workers: 2,
+            max_arg: 8,
+            max_result: 8,
+            maxtasksperchild: 0,
+            initializer: None,
+            initarg: null_mut(),
+            max_tasks: 0,
+            arena_bytes: 0,
+            task_timeout_ms: 300,
+        };
+        assert_eq!(mpk_pool_create(&opts, &mut p), MPK_OK);
+        let (args, res) = (items.as_ptr().cast(), results.as_mut_ptr().cast());
+        let st = mpk_pool_map(p, Some(double_stuck_on_3), null_mut(), args, 8, 8, res, 8, 2);
+        assert_eq!(st, MPK_ERR_TASK_TIMEOUT);
+        assert_eq!(mpk_pool_last_failure(&mut idx, &mut code), MPK_OK);
+        assert_eq!((idx, code), (3, 0), "the item that ran past the limit is named");
+        // map_async: fills `results` at get, with *out_len = n.
+        assert_eq!(mpk_pool_map_async(p, Some(double_task), null_mut(), args, 8, 8, res, 8, 0, &mut a), MPK_OK);
+        assert_eq!(mpk_async_wait(a, 60_000), MPK_OK);
+        let mut ok = false;
+        assert_eq!(mpk_async_successful(a, &mut ok), MPK_OK);
+        assert!(ok);
+        assert_eq!(mpk_async_get(a, null_mut(), 0, &mut len, 60_000), MPK_OK);
+        assert_eq!((len, &results[..]), (8, &[0, 2, 4, 6, 8, 10, 12, 14][..]));
+        assert_eq!(mpk_async_get(a, null_mut(), 0, &mut len, 0), MPK_ERR_STATE, "taken once");
+        assert_eq!(mpk_async_cancel(a), MPK_ERR_STATE);
+        mpk_async_destroy(a);
+        // A map_async whose item times out reports it like a map; one cancelled reports that.
+        assert_eq!(mpk_pool_map_async(p, Some(double_stuck_on_3), null_mut(), args, 8, 8, res, 8, 1, &mut a), MPK_OK);
+        assert_eq!(mpk_async_get(a, null_mut(), 0, &mut len, 60_000), MPK_ERR_TASK_TIMEOUT);
+        assert_eq!(mpk_pool_last_failure(&mut idx, null_mut()), MPK_OK);
+        assert_eq!(idx, 3);
+        mpk_async_destroy(a);
+        let eight = 8i64;
+        let limitless = (&eight as *const i64).cast();
+        assert_eq!(
+            mpk_pool_apply_async_timeout(p, Some(double_task), null_mut(), limitless, 8, MPK_FOREVER, &mut a),
+            MPK_OK
+        );
+        let mut out = 0i64;
+        assert_eq!(mpk_async_get(a, (&mut out as *mut i64).cast(), 8, &mut len, 60_000), MPK_OK);
+        assert_eq!(out, 16);
+        mpk_async_destroy(a);
+        let three = 3i64;
+        let stuck = (&three as *const i64).cast();
+        assert_eq!(
+            mpk_pool_apply_async_timeout(p, Some(double_stuck_on_3), null_mut(), stuck, 8, MPK_FOREVER, &mut a),
+            MPK_OK
+        );
+        assert_eq!(
+            mpk_async_get(a, (&mut out as *mut i64).cast(), 8, &mut len, 500),
+            MPK_ERR_TIMEOUT,
+            "no limit: it runs on"
+        );
+        assert_eq!(mpk_async_cancel(a), MPK_OK);
+        assert_eq!(mpk_async_get(a, (&mut out as *mut i64).cast(), 8, &mut len, 60_000), MPK_ERR_CANCELLED);
+        mpk_async_destroy(a);
+        mpk_pool_destroy(p);
     }
 }

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
+use loom::sync::atomic::AtomicU64;
 use loom::thread;
 use mpkit::Deadline;
-use loom::sync::atomic::AtomicU64;
 use mpkit::pool::board::{Board, BoardCtl};
 use mpkit::pool::job::{GroupWord, JobWord, Outcome};
 
@@ -53,7 +53,7 @@ fn worker(j: &Job, ticket: u32) -> bool {
 }
 
 fn wait(j: &Job) -> Outcome {
-    j.word.wait(Deadline::FOREVER, Duration::from_millis(1), &mut || true).unwrap()
+    j.word.wait(Deadline::FOREVER, Duration::from_millis(1), &mut || true, &|_| false).unwrap()
 }
 
 /// The parent sleeps until the worker ends the job, then sees its result.
@@ -217,7 +217,12 @@ struct Pool1 {
 impl Pool1 {
     fn new() -> Arc<Pool1> {
         let job = Job { word: JobWord::new(), group: GroupWord::new(), result: UnsafeCell::new(0) };
-        Arc::new(Pool1 { job, ctl: BoardCtl::new(), cells: [AtomicU64::new(0), AtomicU64::new(0)], bits: [AtomicU64::new(0)] })
+        Arc::new(Pool1 {
+            job,
+            ctl: BoardCtl::new(),
+            cells: [AtomicU64::new(0), AtomicU64::new(0)],
+            bits: [AtomicU64::new(0)],
+        })
     }
 
     fn board(&self) -> Board<'_> {
@@ -228,7 +233,7 @@ impl Pool1 {
     fn submit(&self) {
         self.board().offer(0);
         self.job.word.queue(Some(0));
-        self.board().publish(0);
+        self.board().publish(0, 0);
     }
 
     /// A worker's claim of job 0 (as the worker's `claim`).
@@ -249,7 +254,7 @@ impl Pool1 {
             if board.take().is_some_and(|_| self.claim(owner)) || board.scan(0, |_| self.claim(owner)) {
                 return;
             }
-            board.idle(Deadline::FOREVER);
+            board.idle(Deadline::FOREVER, &|| 1); // not the parent's CPU
         }
     }
 }

@@ -26,7 +26,7 @@
 //!   only, and the supervisor wakes every sleeper after a worker's death, so the pending bit of
 //!   a lost announcement is always looked at.
 
-use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant};
+use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, yield_now};
 
 /// Longest an idle worker sleeps while the board is unsettled (see `idle`).
 const MID_WRITE_TICK: core::time::Duration = core::time::Duration::from_millis(1);
@@ -39,7 +39,9 @@ pub struct BoardCtl {
     /// Next announcement's sequence number (low `SEQ_BITS`, parent) and the sleeping workers
     /// (high bits, workers).
     tail: AtomicU64,
-    _p0: [u8; 56],
+    /// The CPU the parent last announced from (see `idle`).
+    caller_cpu: AtomicU32,
+    _p0: [u8; 52],
     /// Next announcement to take (workers).
     head: AtomicU64,
     _p1: [u8; 56],
@@ -65,7 +67,8 @@ impl BoardCtl {
     pub fn new() -> BoardCtl {
         BoardCtl {
             tail: AtomicU64::new(1),
-            _p0: [0; 56],
+            caller_cpu: AtomicU32::new(u32::MAX),
+            _p0: [0; 52],
             head: AtomicU64::new(1),
             _p1: [0; 56],
             pending: AtomicU32::new(0),
@@ -137,8 +140,12 @@ impl<'a> Board<'a> {
         self.ctl.pending.load(Ordering::Acquire)
     }
 
-    /// Parent, after queueing job `j`: announces it and wakes one sleeping worker.
-    pub fn publish(&self, j: u32) {
+    /// Parent, after queueing job `j`: announces it and wakes one sleeping worker. `cpu` is the
+    /// CPU the parent runs on.
+    pub fn publish(&self, j: u32, cpu: u32) {
+        if self.ctl.caller_cpu.load(Ordering::Relaxed) != cpu {
+            self.ctl.caller_cpu.store(cpu, Ordering::Relaxed);
+        }
         // AcqRel: Release publishes the offer and the queued job to the worker whose load of
         // `tail` sees this; Acquire orders it after a sleeper's registering CAS (module docs).
         let t = self.ctl.tail.fetch_add(1, Ordering::AcqRel);
@@ -210,9 +217,16 @@ impl<'a> Board<'a> {
 
     /// Worker that found nothing to claim: spins a while for an announcement, then sleeps until
     /// woken (or `deadline`). Returns at once once closed. The caller looks again afterwards.
-    pub fn idle(&self, deadline: Deadline) {
+    /// `cpu()` is the CPU the worker runs on: while it is the parent's, the worker yields
+    /// instead of spinning, so that it does not take the CPU from the parent it waits for.
+    pub fn idle(&self, deadline: Deadline, cpu: &dyn Fn() -> u32) {
         let ctl = self.ctl;
-        let poll = || (self.announced() || self.is_closed()).then_some(());
+        let poll = || {
+            if cpu() == ctl.caller_cpu.load(Ordering::Relaxed) {
+                yield_now();
+            }
+            (self.announced() || self.is_closed()).then_some(())
+        };
         if cfg!(not(loom)) && crate::lock::backoff::adaptive_spin(&ctl.spin, SPIN_ROUND_MAX, poll).is_some() {
             return;
         }

@@ -29,7 +29,7 @@
 use core::time::Duration;
 
 use crate::error::Error;
-use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
+use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint, yield_now};
 
 const FREE: u32 = 0;
 const QUEUED: u32 = 1;
@@ -273,8 +273,17 @@ impl JobWord {
 
     /// Parent: waits until the job ended, until `deadline`. Spins briefly, then sleeps; while
     /// asleep it wakes every `tick` to ask `alive()` (is the pool's supervisor still there?).
-    pub fn wait(&self, deadline: Deadline, tick: Duration, alive: &mut dyn FnMut() -> bool) -> Result<Outcome, Error> {
-        wait_word(&self.state, deadline, tick, alive, &mut |s| {
+    /// While the job runs on a worker for which `beside(owner)` says it shares this CPU, the
+    /// spin yields instead.
+    pub fn wait(
+        &self,
+        deadline: Deadline,
+        tick: Duration,
+        alive: &mut dyn FnMut() -> bool,
+        beside: &dyn Fn(u32) -> bool,
+    ) -> Result<Outcome, Error> {
+        let yield_to = |s: u32| s & STATE == RUNNING && beside((s & OWNER) >> OWNER_SHIFT);
+        wait_word(&self.state, deadline, tick, alive, &yield_to, &mut |s| {
             if s & STATE > RUNNING { self.outcome() } else { None }
         })
     }
@@ -314,27 +323,33 @@ impl GroupWord {
         tick: Duration,
         alive: &mut dyn FnMut() -> bool,
     ) -> Result<u32, Error> {
-        wait_word(&self.done, deadline, tick, alive, &mut |v| {
+        wait_word(&self.done, deadline, tick, alive, &|_| false, &mut |v| {
             let n = v & !WAITERS;
             (n != seen).then_some(n)
         })
     }
 }
 
-/// Waits until `ready(word)` says yes. Spins in growing rounds, then sets WAITERS with a CAS at
-/// a value that is not ready (so the next end sees the bit) and sleeps, waking every `tick`.
+/// Waits until `ready(word)` says yes. Spins in growing rounds (yielding instead while
+/// `yield_to(word)`), then sets WAITERS with a CAS at a value that is not ready (so the next end
+/// sees the bit) and sleeps, waking every `tick`.
 fn wait_word<R>(
     word: &AtomicU32,
     deadline: Deadline,
     tick: Duration,
     alive: &mut dyn FnMut() -> bool,
+    yield_to: &dyn Fn(u32) -> bool,
     ready: &mut dyn FnMut(u32) -> Option<R>,
 ) -> Result<R, Error> {
     let spin_until = deadline.earliest(Deadline::after(SPIN));
     let mut round = 1u32;
     loop {
-        if let Some(r) = ready(word.load(Ordering::Acquire)) {
+        let v = word.load(Ordering::Acquire);
+        if let Some(r) = ready(v) {
             return Ok(r);
+        }
+        if yield_to(v) {
+            yield_now();
         }
         if deadline.is_now() {
             return Err(Error::Timeout);

@@ -463,6 +463,12 @@ impl Pool {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Does worker `owner` (index + 1) run on this thread's CPU? Then a waiter yields rather
+    /// than spins, or the worker could not run the task it waits for.
+    fn beside_me(&self, owner: u32) -> bool {
+        self.shared.worker(owner as usize - 1).cpu.load(Ordering::Relaxed) == crate::sync::current_cpu()
+    }
+
     /// Is the pool still able to finish work? (Supervisor running, workers able to start.)
     fn alive(&self) -> bool {
         self.shared.header().broken.load(Ordering::Acquire) == 0 && self.supervisor.is_alive()
@@ -523,7 +529,7 @@ impl Pool {
         let board = self.shared.board();
         board.offer(j);
         self.shared.job(j).queue(group);
-        board.publish(j);
+        board.publish(j, crate::sync::current_cpu());
     }
 
     /// Takes back job `j` (the caller's): a queued task never runs, a running one is stopped
@@ -584,7 +590,7 @@ impl Pool {
     pub(crate) fn collect(&self, j: u32, out: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
         self.check_creator()?;
         let job = self.shared.job(j);
-        let outcome = job.wait(deadline, LIVENESS_TICK, &mut || self.alive())?;
+        let outcome = job.wait(deadline, LIVENESS_TICK, &mut || self.alive(), &|w| self.beside_me(w))?;
         let result = match outcome.failure() {
             None => {
                 // At most the result area's size: the worker fails longer results.
@@ -612,7 +618,7 @@ impl Pool {
     /// Waits until single task `j` has ended (its result stays until collected).
     pub(crate) fn wait_for(&self, j: u32, deadline: Deadline) -> Result<(), Error> {
         self.check_creator()?;
-        self.shared.job(j).wait(deadline, LIVENESS_TICK, &mut || self.alive()).map(|_| ())
+        self.shared.job(j).wait(deadline, LIVENESS_TICK, &mut || self.alive(), &|w| self.beside_me(w)).map(|_| ())
     }
 
     /// Gives up on single task `j`: released now if it ended, else once it does.

@@ -93,7 +93,9 @@ pub(crate) struct WorkerSlot {
     pub(crate) stop: AtomicU64,
     /// Process id of the current worker in this slot.
     pub(crate) pid: AtomicU32,
-    _pad: [u8; 36],
+    /// The CPU the worker ran on when it last claimed a task (a hint for waiters).
+    pub(crate) cpu: AtomicU32,
+    _pad: [u8; 32],
 }
 
 #[cfg(not(loom))]
@@ -217,7 +219,8 @@ impl Shared {
                 deadline: AtomicU64::new(0),
                 stop: AtomicU64::new(0),
                 pid: AtomicU32::new(0),
-                _pad: [0; 36],
+                cpu: AtomicU32::new(u32::MAX),
+                _pad: [0; 32],
             };
             // SAFETY: slot `w` lies in the region, 64-byte aligned.
             unsafe { at.cast::<WorkerSlot>().write(slot) };
@@ -254,15 +257,14 @@ impl Shared {
 
     pub(crate) fn board(&self) -> Board<'_> {
         let l = &self.layout;
-        // SAFETY: built by `init` (the cells and bits are zeroed atomics, 8-byte aligned); the
-        // region outlives `self`.
-        unsafe {
-            Board::new(
-                self.at(l.board_off).cast::<BoardCtl>().as_ref(),
-                core::slice::from_raw_parts(self.at(l.cells_off).cast::<AtomicU64>().as_ptr(), l.cells),
-                core::slice::from_raw_parts(self.at(l.bits_off).cast::<AtomicU64>().as_ptr(), l.bits),
-            )
-        }
+        let atomics = |off: usize, n: usize| {
+            // SAFETY: `n` zeroed (so initialised) 8-byte-aligned atomics built by `init` lie at
+            // `off`; the region outlives `self`.
+            unsafe { core::slice::from_raw_parts(self.at(off).cast::<AtomicU64>().as_ptr(), n) }
+        };
+        // SAFETY: the control block was built by `init`; the region outlives `self`.
+        let ctl = unsafe { self.at(l.board_off).cast::<BoardCtl>().as_ref() };
+        Board::new(ctl, atomics(l.cells_off, l.cells), atomics(l.bits_off, l.bits))
     }
 
     pub(crate) fn job(&self, j: u32) -> &JobWord {

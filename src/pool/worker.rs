@@ -271,7 +271,7 @@ impl Me<'_> {
             if board.is_closed() {
                 return None;
             }
-            board.idle(Deadline::FOREVER);
+            board.idle(Deadline::FOREVER, &crate::sync::current_cpu);
         }
     }
 
@@ -282,6 +282,7 @@ impl Me<'_> {
         // Release: the supervisor that sees the claim (through the job word) sees this too.
         self.slot.running.store(running_word(j, ticket), Ordering::Release);
         if job.start(ticket, self.owner) {
+            self.slot.cpu.store(crate::sync::current_cpu(), Ordering::Relaxed);
             self.shared.board().unpend(j);
             Some(ticket)
         } else {
