@@ -167,7 +167,7 @@ typedef struct {
      */
     size_t struct_size;
     /*
-     Worker processes (at least 1).
+     Worker processes (1 to 4095).
      */
     size_t workers;
     /*

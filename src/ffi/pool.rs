@@ -40,7 +40,7 @@ pub type mpk_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>;
 pub struct mpk_pool_opts {
     /// `sizeof(mpk_pool_opts)` as the caller was compiled.
     pub struct_size: usize,
-    /// Worker processes (at least 1).
+    /// Worker processes (1 to 4095).
     pub workers: usize,
     /// Largest argument of a single task or `imap` item, in bytes (default 1024).
     pub max_arg: usize,

@@ -79,7 +79,7 @@ pub const RESULT_TOO_LONG: i32 = -6;
 /// How to build a pool.
 #[derive(Copy, Clone, Debug)]
 pub struct PoolOptions {
-    /// Worker processes (at least 1).
+    /// Worker processes (1 to 4095).
     pub workers: usize,
     /// Largest argument of a single task (`apply`, `apply_async`, one `imap` item), in bytes.
     pub max_arg: usize,
