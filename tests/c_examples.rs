@@ -1,9 +1,11 @@
 //! Builds `c-examples/` with `-Wall -Wextra -Wpedantic -Werror` against the static library, plainly
 //! and under AddressSanitizer + UBSan, runs each example and checks its output.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The static library cargo built next to this test binary (`deps/`, or the profile directory).
 fn staticlib() -> PathBuf {
@@ -36,22 +38,12 @@ fn build(name: &str, variant: &str, cflags: &str) -> PathBuf {
 
 /// Runs `bin` with a deadline; returns its stdout after checking it exited 0 with a quiet stderr.
 fn run(bin: &Path) -> String {
-    let mut child = Command::new(bin)
-        .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("{} did not finish within 60 s", bin.display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_within(
+        Command::new(bin)
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+            .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
+        Duration::from_secs(60),
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", bin.display(), out.status);

@@ -1,8 +1,10 @@
 //! Builds and runs the tour (the demo of the README's first command) and checks what it prints:
 //! the tutorial's results, in order, and what mpkit adds to them.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn the_tour_prints_the_tutorials_results() {
@@ -17,21 +19,7 @@ fn the_tour_prints_the_tutorials_results() {
     }
     assert!(build.status().expect("cargo").success(), "building the tour failed");
     let tour = profile_dir.join("examples/tour");
-    let mut child = Command::new(&tour)
-        .env("MPKIT_TOUR_ROUNDS", "20000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
-            panic!("the tour did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_within(Command::new(&tour).env("MPKIT_TOUR_ROUNDS", "20000"), Duration::from_secs(120));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "tour failed: {:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     let expected = [

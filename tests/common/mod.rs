@@ -37,6 +37,22 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Runs `cmd` with piped stdout and stderr to its end and returns its output; kills it and
+/// panics if it runs longer than `limit`.
+pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// A word in shared memory that processes use to signal progress to each other.
 pub fn flag(region: &mpkit::Region, index: usize) -> &std::sync::atomic::AtomicU32 {
     assert!((index + 1) * 4 <= 1024, "flags live in the first KiB");
