@@ -39,6 +39,7 @@ pub(crate) fn spin_hint() {
 }
 
 /// The CPU the calling thread runs on (vDSO, no system call on x86-64); 0 under loom.
+#[cfg(feature = "std")] // the pool's
 #[inline]
 pub(crate) fn current_cpu() -> u32 {
     #[cfg(not(loom))]
