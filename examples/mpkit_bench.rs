@@ -369,7 +369,7 @@ fn pipe_oneway_64(env: &Env) {
     });
 }
 
-/// `pipe.kit_pipe_1MiB_bandwidth`: one-way pipe (default 64 KiB ring); the child sends n
+/// `pipe.kit_pipe_1MiB_bandwidth`: one-way pipe (default 1 MiB ring); the child sends n
 /// messages of 1 MiB, the parent receives each whole; GB/s of message bytes.
 fn pipe_bandwidth(env: &Env) {
     let n = env.scaled(2000);
