@@ -53,6 +53,25 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> std::p
     child.wait_with_output().unwrap()
 }
 
+/// Builds the C libraries (`libmpkit.a`, `libmpkit.so`) of the profile this test was built in,
+/// as `make` does for release, and returns the directory that holds them. The crate's library
+/// type is rlib only (so that dependents build just that); cargo's lock serialises concurrent
+/// callers, and all but the first find the libraries up to date.
+pub fn c_libraries() -> std::path::PathBuf {
+    // The test binary lives in target/<profile>/deps.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build.args(["rustc", "--quiet", "--lib", "--crate-type", "staticlib,cdylib", "--manifest-path"]);
+    build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    build.arg("--target-dir").arg(profile_dir.parent().unwrap());
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(build.status().expect("cargo").success(), "building the C libraries failed");
+    profile_dir
+}
+
 /// A word in shared memory that processes use to signal progress to each other.
 pub fn flag(region: &mpkit::Region, index: usize) -> &std::sync::atomic::AtomicU32 {
     assert!((index + 1) * 4 <= 1024, "flags live in the first KiB");
