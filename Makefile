@@ -26,8 +26,11 @@ HEADERS  := include/mpkit.h $(wildcard include/mpkit.hpp)
 .PHONY: all lib install uninstall check clean
 all: lib
 
+# The SONAME follows the major version; src/ffi/exports.map keeps the exports to mpk_*.
+LINK_ARGS := -C link-arg=-Wl,-soname,libmpkit.so.$(MAJOR) -C link-arg=-Wl,--version-script=$(CURDIR)/src/ffi/exports.map
+
 lib:
-	$(CARGO) rustc --quiet --release --lib --target-dir $(TARGET) --crate-type staticlib,cdylib
+	$(CARGO) rustc --quiet --release --lib --target-dir $(TARGET) --crate-type staticlib,cdylib -- $(LINK_ARGS)
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/mpkit $(DESTDIR)$(INCDIR)

@@ -40,7 +40,7 @@
 //! resets) stay locked forever in the child. mpkit's own children end with `_exit`, never by
 //! unwinding into the parent's code. See [`process`] for the full list.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 // Under loom only the algorithms are built for models: the kernel-facing code goes unused.
 #![cfg_attr(loom, allow(dead_code))]
 

@@ -1,5 +1,5 @@
-//! The C shared library exports the `mpk_*` functions and nothing else (its linker version
-//! script, from build.rs), under the SONAME `libmpkit.so.<major>`.
+//! The C shared library exports the `mpk_*` functions and nothing else (rustc's cdylib export
+//! list, and `src/ffi/exports.map` on top), under the SONAME `libmpkit.so.<major>`.
 
 mod common;
 

@@ -68,6 +68,10 @@ pub fn c_libraries() -> std::path::PathBuf {
     if profile_dir.ends_with("release") {
         build.arg("--release");
     }
+    // As the Makefile links it: SONAME, and exports limited to mpk_*.
+    let soname = concat!("-Wl,-soname,libmpkit.so.", env!("CARGO_PKG_VERSION_MAJOR"));
+    let script = concat!("-Wl,--version-script=", env!("CARGO_MANIFEST_DIR"), "/src/ffi/exports.map");
+    build.args(["--", "-C", &format!("link-arg={soname}"), "-C", &format!("link-arg={script}")]);
     assert!(build.status().expect("cargo").success(), "building the C libraries failed");
     profile_dir
 }
