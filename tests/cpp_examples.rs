@@ -12,13 +12,7 @@ use std::time::Duration;
 
 /// The static library cargo built next to this test binary (`deps/`, or the profile directory).
 fn staticlib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps.join("libmpkit.a"), deps.parent().unwrap().join("libmpkit.a")]
-        .into_iter()
-        .filter(|p| p.exists())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).unwrap())
-        .expect("libmpkit.a not built: cargo builds it with the tests (crate-type staticlib)")
+    common::c_libraries().join("libmpkit.a")
 }
 
 fn root() -> &'static Path {
