@@ -145,6 +145,29 @@ unsafe fn build_in_place(mem: NonNull<u8>, bytes: usize, init: Option<&[u8]>) {
 
 /// A typed array with its lock, in place over caller memory laid out as
 /// `[RawMutex][T; len]` ([`ARRAY_DATA_OFFSET`] bytes, then the elements).
+///
+/// One process builds the array with [`init`](Self::init); the others attach to the same bytes
+/// with [`from_raw`](Self::from_raw). Any 8-byte aligned memory will do; in real use it is
+/// shared (a region, or a mapping made by C).
+/// ```
+/// use core::ptr::NonNull;
+/// use mpkit::{ArrayView, Element};
+///
+/// let mut mem = [0u64; 10]; // 80 bytes, 8-byte aligned
+/// assert!(u32::TYPE.bytes_needed(3).expect("no overflow") <= size_of_val(&mem));
+/// let at = NonNull::from(&mut mem).cast::<u8>();
+/// // SAFETY: `mem` is large enough and aligned, used only through the views, and outlives them.
+/// let view = unsafe { ArrayView::<u32>::init(at, 3, Some(&[7, 8, 9])) }?;
+/// view.set(1, 80)?;
+/// // SAFETY: `at` holds the array built above, written only under its lock.
+/// let peer = unsafe { ArrayView::<u32>::from_raw(at, 3) }; // as another process would attach
+/// assert_eq!(peer.get(1)?, 80);
+/// let mut elems = peer.lock()?; // Python's `with arr.get_lock():`
+/// elems[2] += 1;
+/// assert_eq!(*elems, [7, 80, 10]);
+/// assert!(view.try_lock().is_err()); // held through `peer`
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 pub struct ArrayView<'a, T: Element> {
     mutex: &'a RawMutex,
     data: NonNull<T>,
@@ -413,6 +436,30 @@ mod owned {
     }
 
     /// A typed array in shared memory (Python's `multiprocessing.Array`).
+    ///
+    /// Made before `fork`, it is shared with the children; [`create_named`](Self::create_named)
+    /// and [`open_named`](Self::open_named) share it with unrelated processes.
+    /// ```
+    /// use std::time::Duration;
+    /// use mpkit::{Error, Process, SharedArray};
+    ///
+    /// let arr = SharedArray::from_slice(&[1i32, 2, 3, 4])?;
+    /// let negate = || match arr.lock() {
+    ///     Ok(mut elems) => {
+    ///         elems.iter_mut().for_each(|x| *x = -*x);
+    ///         0
+    ///     }
+    ///     Err(_) => 1,
+    /// };
+    /// // SAFETY: the child only uses `arr`, an mpkit object made before the fork.
+    /// let child = unsafe { Process::spawn(negate) }?;
+    /// assert_eq!(child.join_timeout(Duration::from_secs(10))?, 0);
+    /// assert_eq!(arr.to_vec()?, [-1, -2, -3, -4]);
+    /// arr.set(0, 10)?;
+    /// assert_eq!((arr.get(0)?, arr.len()), (10, 4));
+    /// assert_eq!(arr.get(4), Err(Error::Inval)); // out of range
+    /// # Ok::<(), mpkit::Error>(())
+    /// ```
     #[derive(Debug)]
     pub struct SharedArray<T: Element> {
         raw: AnyArray,
@@ -490,6 +537,28 @@ mod owned {
     }
 
     /// One shared value with its lock (Python's `multiprocessing.Value`).
+    ///
+    /// `get` and `set` each take the lock once; a read-modify-write needs [`lock`](Self::lock),
+    /// or another process may update the value in between.
+    /// ```
+    /// use std::time::Duration;
+    /// use mpkit::{Process, SharedValue};
+    ///
+    /// let total = SharedValue::new(0.5f64)?;
+    /// total.set(2.0)?;
+    /// let add_one = || match total.lock() {
+    ///     Ok(mut v) => {
+    ///         v[0] += 1.0; // under one lock, as `with v.get_lock(): v.value += 1`
+    ///         0
+    ///     }
+    ///     Err(_) => 1,
+    /// };
+    /// // SAFETY: the child only uses `total`, an mpkit object made before the fork.
+    /// let child = unsafe { Process::spawn(add_one) }?;
+    /// assert_eq!(child.join_timeout(Duration::from_secs(10))?, 0);
+    /// assert_eq!(total.get()?, 3.0);
+    /// # Ok::<(), mpkit::Error>(())
+    /// ```
     #[derive(Debug)]
     pub struct SharedValue<T: Element>(SharedArray<T>);
 

@@ -9,6 +9,24 @@
 //! makes system calls. Without the default `std` feature the crate is `#![no_std]` and offers the
 //! in-place primitives only.
 //!
+//! # Python's names
+//! The objects of `multiprocessing` map onto these types, and onto the `mpk_*` handles of the C
+//! ABI (`include/mpkit.h`). Where Python takes an optional `timeout`, Rust has a `_timeout`
+//! variant of the method; Python's `TimeoutError` and `EOFError` are [`Error::Timeout`] and
+//! [`Error::Closed`].
+//!
+//! | Rust (`mpkit::`) | Python (`multiprocessing`) | C (`mpkit.h`) |
+//! |---|---|---|
+//! | [`Process`]: [`spawn`](Process::spawn), [`join`](Process::join), [`is_alive`](Process::is_alive), [`exitcode`](Process::exitcode), [`pid`](Process::pid), [`terminate`](Process::terminate), [`kill`](Process::kill), [`sentinel`](Process::sentinel); [`ProcessOptions::daemon`] | `Process(target, args)`, `start`, `join/is_alive/exitcode/pid/terminate/kill`, `daemon`, `sentinel` | `mpk_process_*` |
+//! | [`Lock`] (owned), [`RawMutex`] (in place); robust: [`LockError::OwnerDead`](lock::LockError::OwnerDead) when a holder died | `Lock` | `mpk_mutex_*` |
+//! | [`SharedValue`], [`SharedArray`], [`ArrayView`] (in place); their `lock()` guard; [`ElemType::from_code`] | `Value`, `Array`, `get_lock()`, type codes `b B h H i I l L q Q f d` | `mpk_array_*`, `mpk_value_create`, `mpk_type_from_code` |
+//! | [`Region`] | `shared_memory.SharedMemory(name)` | `mpk_shm_*` |
+//! | [`Queue<T: Pod>`](Queue), [`ByteQueue`], [`QueueRef`] (in place): `put`, `get`, `len`, `close`, `task_done`, `join`; batches with `put_many`, `get_many` | `Queue`, `SimpleQueue`, `JoinableQueue`: `put/get(timeout)`, `qsize`, `close`, `task_done/join` | `mpk_queue_*` (in place, owned or named) |
+//! | [`pipe()`] → `(`[`Conn`]`, Conn)`: [`send`](Conn::send), [`recv`](Conn::recv), [`poll`](Conn::poll), [`close`](Conn::close) | `Pipe(duplex)` → `send/recv/poll/close`, `EOFError` | `mpk_pipe_create`, `mpk_conn_*` |
+//! | [`Pool`]: [`map`](Pool::map), [`map_async`](Pool::map_async), [`starmap`](Pool::starmap), [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`apply`](Pool::apply), [`apply_async`](Pool::apply_async), [`close`](Pool::close), [`join`](Pool::join), [`terminate`](Pool::terminate); [`PoolOptions`] (`initializer`, `maxtasksperchild`) | `Pool(n)`: `map`, `map_async`, `starmap`, `imap`, `imap_unordered`, `apply`, `apply_async`, `close/join/terminate`, `initializer`, `maxtasksperchild` | `mpk_pool_*`, `mpk_iter_*` |
+//! | [`AsyncResult`]: [`get`](AsyncResult::get), [`wait`](AsyncResult::wait), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful); [`MapAsync`], [`Imap`](pool::Imap) | `AsyncResult`, `MapResult`: `get(timeout)/wait/ready/successful`; the `imap` iterators | `mpk_async_*` |
+//! | Beyond Python: per-task time limits ([`PoolOptions::task_timeout`], [`Pool::apply_async_timeout`]) and [`AsyncResult::cancel`] | none | `task_timeout_ms`, `mpk_pool_apply_async_timeout`, `mpk_async_cancel` |
+//!
 //! # Example
 //! ```
 //! use mpkit::{Process, SharedValue};

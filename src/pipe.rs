@@ -86,6 +86,32 @@ struct Control {
 const RINGS_OFFSET: usize = 64;
 
 /// One end of a pipe.
+///
+/// After `fork` both processes hold both ends: each closes the one it does not use, so that
+/// the peer sees end-of-file ([`Error::Closed`], Python's `EOFError`) once the other side is done.
+/// ```
+/// use std::time::Duration;
+/// use mpkit::{Error, Process, pipe};
+///
+/// let (mut here, mut there) = pipe(true)?;
+/// let echo = || {
+///     here.close();
+///     let mut buf = [0u8; 16];
+///     let got = there.recv_timeout(&mut buf, Duration::from_secs(10));
+///     let echoed = got.and_then(|n| there.send(&buf[..n]));
+///     i32::from(echoed.is_err()) // the child's `there` closes when it exits
+/// };
+/// // SAFETY: the child only uses the pipe's ends, mpkit objects made before the fork.
+/// let child = unsafe { Process::spawn(echo) }?;
+/// there.close();
+/// here.send(b"ping")?;
+/// let mut buf = [0u8; 16];
+/// let n = here.recv_timeout(&mut buf, Duration::from_secs(10))?;
+/// assert_eq!(&buf[..n], b"ping");
+/// assert_eq!(here.recv_timeout(&mut buf, Duration::from_secs(10)), Err(Error::Closed));
+/// assert_eq!(child.join_timeout(Duration::from_secs(10))?, 0);
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Conn {
     region: Arc<Region>,
@@ -107,6 +133,7 @@ pub struct Conn {
 
 /// A connected pair `(a, b)` with rings of [`DEFAULT_CAPACITY`] bytes. `duplex`: both ends send
 /// and receive; otherwise `a` only receives and `b` only sends (Python's `Pipe(duplex=False)`).
+/// See [`Conn`] for an example with a child process.
 pub fn pipe(duplex: bool) -> Result<(Conn, Conn), Error> {
     pipe_with_capacity(DEFAULT_CAPACITY, duplex)
 }

@@ -48,6 +48,30 @@ pub struct ProcessOptions {
 }
 
 /// A child process running a function. Methods take `&self` and may be called from any thread.
+///
+/// The child runs on a copy of the parent's memory; mpkit objects made before the fork are shared
+/// with it at the same address, so they carry results back. The closure's return value is the
+/// exit code; a child killed by a signal reports minus the signal number.
+/// ```
+/// use std::time::Duration;
+/// use mpkit::{Process, Queue, SharedValue};
+///
+/// let answer = SharedValue::new(0u32)?;
+/// // SAFETY: the child only uses `answer`, an mpkit object made before the fork.
+/// let child = unsafe { Process::spawn(|| if answer.set(42).is_ok() { 7 } else { 1 }) }?;
+/// assert!(child.pid() > 0);
+/// assert_eq!(child.join_timeout(Duration::from_secs(10))?, 7);
+/// assert_eq!((child.exitcode(), child.is_alive()), (Some(7), false));
+/// assert_eq!(answer.get()?, 42);
+///
+/// let empty = Queue::<u8>::new(1)?;
+/// let wait = || empty.get_timeout(Duration::from_secs(10)).map_or(1, i32::from);
+/// // SAFETY: the child only waits on `empty`, an mpkit object made before the fork.
+/// let waiter = unsafe { Process::spawn(wait) }?;
+/// waiter.kill()?;
+/// assert_eq!(waiter.join_timeout(Duration::from_secs(10))?, -9); // SIGKILL
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Process {
     pid: i32,

@@ -54,6 +54,27 @@ const INCONSISTENT: u32 = 1;
 ///
 /// The memory must stay mapped while any thread holds the lock, and holders must be glibc
 /// threads in one PID namespace (the kernel identifies owners by TID).
+///
+/// Zeroed shared memory already holds unlocked mutexes, so a fresh mapping needs no set-up:
+/// ```
+/// use std::time::Duration;
+/// use mpkit::lock::LockError;
+/// use mpkit::{Acquired, Deadline, Error, RawMutex, Region};
+///
+/// let region = Region::new(size_of::<RawMutex>())?; // zeroed, 64-byte aligned
+/// // SAFETY: the payload is aligned and large enough, its zero bytes are a valid `RawMutex`,
+/// // and `region` outlives `m`.
+/// let m = unsafe { &*region.as_ptr().cast::<RawMutex>() };
+/// {
+///     let _held = m.lock_timeout(Duration::from_secs(1))?;
+///     assert!(matches!(m.try_lock(), Err(LockError::Failed(Error::State)))); // no relocking
+/// }
+/// // C style, without a guard:
+/// assert_eq!(m.lock_until(Deadline::after(Duration::from_secs(1)))?, Acquired::Locked);
+/// m.unlock()?;
+/// assert_eq!(m.unlock(), Err(Error::NotOwner));
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 #[repr(C)]
 pub struct RawMutex {
     /// The futex word: see the module table.

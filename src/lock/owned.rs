@@ -12,6 +12,32 @@ use crate::shm::{Kind, Region};
 /// before `fork`, it is shared with the children at the same address; if a holder dies, the
 /// next locker gets [`LockError::OwnerDead`](super::LockError::OwnerDead). For a lock inside
 /// memory you already share, use [`RawMutex`] in place.
+///
+/// Here a child dies holding the lock, and the parent repairs what it protects:
+/// ```
+/// use std::time::Duration;
+/// use mpkit::lock::LockError;
+/// use mpkit::{Lock, Process};
+///
+/// let lock = Lock::new()?;
+/// let die_holding = || match lock.lock_timeout(Duration::from_secs(10)) {
+///     Ok(guard) => {
+///         std::mem::forget(guard); // exits without unlocking
+///         0
+///     }
+///     Err(_) => 1,
+/// };
+/// // SAFETY: the child only uses `lock`, an mpkit object made before the fork.
+/// let child = unsafe { Process::spawn(die_holding) }?;
+/// assert_eq!(child.join_timeout(Duration::from_secs(10))?, 0);
+/// let Err(LockError::OwnerDead(guard)) = lock.lock_timeout(Duration::from_secs(10)) else {
+///     panic!("the kernel releases a dead owner's lock as OwnerDead");
+/// };
+/// guard.make_consistent()?; // after repairing the protected data
+/// drop(guard);
+/// assert!(lock.try_lock().is_ok()); // free, and consistent again
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Lock {
     /// Holds an initialised `RawMutex` at its payload; dropped only by `Drop`.

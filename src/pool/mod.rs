@@ -216,6 +216,37 @@ impl Arena {
 /// A pool of worker processes. Methods take `&self` and may be called from several threads.
 /// It belongs to the process that created it: in a forked child every call fails with `State`
 /// (and dropping it there touches nothing shared).
+///
+/// Tasks are plain `fn` items of `Pod` arguments and results, since they run in other processes.
+/// ```
+/// use std::time::Duration;
+/// use mpkit::{Error, Pool, PoolOptions};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// fn stall(_: u8) -> u8 {
+///     loop {
+///         std::thread::sleep(Duration::from_millis(50));
+///     }
+/// }
+///
+/// // SAFETY: the tasks are plain functions of this program; they use no lock, I/O or other
+/// // state of the parent.
+/// let pool = unsafe { Pool::new(&PoolOptions { workers: 2, ..PoolOptions::default() }) }?;
+/// assert_eq!(pool.map(square, &[1, 2, 3]).map_err(|e| e.error)?, [1, 4, 9]);
+/// let mut one = pool.apply_async(square, 7)?;
+/// assert_eq!(one.get_timeout(Duration::from_secs(10))?, 49);
+/// let each: Result<Vec<(usize, u64)>, _> = pool.imap(square, &[4, 5], 1)?.collect();
+/// assert_eq!(each.map_err(|e| e.error)?, [(0, 16), (1, 25)]);
+///
+/// // A call past its own time limit is stopped (its worker replaced); the pool serves on.
+/// let mut stuck = pool.apply_async_timeout(stall, 0, Duration::from_millis(100))?;
+/// assert_eq!(stuck.get_timeout(Duration::from_secs(10)), Err(Error::TaskTimeout));
+/// pool.close();
+/// pool.join_timeout(Duration::from_secs(10))?;
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 pub struct Pool {
     shared: Shared,
     /// Keeps the shared region mapped; dropped last.
@@ -1020,6 +1051,35 @@ impl Drop for Pool {
 
 /// A task started with [`Pool::apply_async`] (Python's `AsyncResult`). Dropping it before the
 /// task ended is safe: the task goes on and its slot is reclaimed afterwards.
+///
+/// ```
+/// use std::time::Duration;
+/// use mpkit::{Error, Pool, PoolOptions};
+///
+/// fn double(x: i32) -> i32 {
+///     2 * x
+/// }
+/// fn stall(_: u8) -> u8 {
+///     loop {
+///         std::thread::sleep(Duration::from_millis(50));
+///     }
+/// }
+///
+/// // SAFETY: the tasks are plain functions of this program; they use no lock, I/O or other
+/// // state of the parent.
+/// let pool = unsafe { Pool::new(&PoolOptions { workers: 1, ..PoolOptions::default() }) }?;
+/// let mut r = pool.apply_async(double, 21)?;
+/// r.wait(Some(Duration::from_secs(10)))?;
+/// assert!(r.ready() && r.successful() == Some(true));
+/// assert_eq!(r.get_timeout(Duration::from_secs(10))?, 42);
+///
+/// // A task that would never end: cancelling stops it (its worker is killed and replaced).
+/// let mut stuck = pool.apply_async(stall, 0)?;
+/// assert_eq!(stuck.get_timeout(Duration::from_millis(10)), Err(Error::Timeout)); // still going
+/// stuck.cancel()?;
+/// assert_eq!(stuck.get_timeout(Duration::from_secs(10)), Err(Error::Cancelled));
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 pub struct AsyncResult<'p, Out: Pod> {
     pool: &'p Pool,
     job: Option<u32>,
@@ -1175,6 +1235,28 @@ impl MapBytesAsync<'_> {
 }
 
 /// A typed map started with [`Pool::map_async`] (Python's `MapResult`).
+///
+/// The caller goes on while the workers compute; the results come back in item order.
+/// ```
+/// use std::time::Duration;
+/// use mpkit::{Pool, PoolOptions};
+///
+/// fn cube(x: i64) -> i64 {
+///     x * x * x
+/// }
+///
+/// // SAFETY: the task is a plain function of this program; it uses no lock, I/O or other
+/// // state of the parent.
+/// let pool = unsafe { Pool::new(&PoolOptions { workers: 2, ..PoolOptions::default() }) }?;
+/// let items: Vec<i64> = (0..100).collect();
+/// let mut cubes = pool.map_async(cube, &items, 10)?; // chunks of 10 items
+/// // ... other work here, while the workers compute ...
+/// cubes.wait(Some(Duration::from_secs(10)))?;
+/// assert!(cubes.ready());
+/// let got = cubes.get_timeout(Duration::from_secs(10)).map_err(|e| e.error)?;
+/// assert_eq!((got.len(), got[3], got[99]), (100, 27, 970_299));
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 pub struct MapAsync<'p, Out: Pod> {
     run: MapBytesAsync<'p>,
     _out: PhantomData<Out>,

@@ -26,6 +26,29 @@ mod owned {
 
     /// A bounded MPMC queue of byte messages (0..=`max_msg` bytes) in its own shared region.
     /// Every method may be called from many threads of many processes at once.
+    ///
+    /// Messages keep their length, and a buffer too small for the next one leaves it queued.
+    /// `task_done` and `join` give Python's `JoinableQueue`.
+    /// ```
+    /// use std::time::Duration;
+    /// use mpkit::{ByteQueue, Error};
+    ///
+    /// let q = ByteQueue::new(4, 64)?; // 4 messages of up to 64 bytes
+    /// q.put(b"hello")?;
+    /// q.put(b"")?; // an empty message is a message too
+    /// assert_eq!(q.try_put(&[0; 65]), Err(Error::MsgSize { needed: 64 }));
+    /// let mut small = [0u8; 2];
+    /// assert_eq!(q.try_get(&mut small), Err(Error::MsgSize { needed: 5 }));
+    /// let mut buf = [0u8; 64];
+    /// let n = q.get_timeout(&mut buf, Duration::from_secs(1))?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// assert_eq!(q.try_get(&mut buf), Ok(0));
+    /// assert_eq!(q.try_get(&mut buf), Err(Error::Timeout)); // empty
+    /// q.task_done()?;
+    /// q.task_done()?;
+    /// q.join_timeout(Duration::ZERO)?; // both messages were marked done
+    /// # Ok::<(), mpkit::Error>(())
+    /// ```
     #[derive(Debug)]
     pub struct ByteQueue {
         region: Region,
@@ -196,6 +219,28 @@ mod owned {
     }
 
     /// A bounded MPMC queue of `T` values in shared memory (Python's `Queue` of one type).
+    ///
+    /// Made before `fork`, it connects the parent with its children.
+    /// ```
+    /// use std::time::Duration;
+    /// use mpkit::{Error, Process, Queue};
+    ///
+    /// let q = Queue::<[u32; 2]>::new(8)?;
+    /// // The queue has room for all four values, so no `put` waits.
+    /// let produce = || if (0..4).all(|i| q.put([i, i * i]).is_ok()) { 0 } else { 1 };
+    /// // SAFETY: the child only uses `q`, an mpkit object made before the fork.
+    /// let producer = unsafe { Process::spawn(produce) }?;
+    /// let mut got = Vec::new();
+    /// for _ in 0..4 {
+    ///     got.push(q.get_timeout(Duration::from_secs(10))?);
+    /// }
+    /// assert_eq!(got, [[0, 0], [1, 1], [2, 4], [3, 9]]); // one producer: in order
+    /// assert_eq!(producer.join_timeout(Duration::from_secs(10))?, 0);
+    /// assert_eq!(q.try_get()?, None);
+    /// q.close();
+    /// assert_eq!(q.get(), Err(Error::Closed)); // closed and drained: never waits
+    /// # Ok::<(), mpkit::Error>(())
+    /// ```
     #[derive(Debug)]
     pub struct Queue<T: Pod> {
         bytes: ByteQueue,

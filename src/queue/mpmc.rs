@@ -155,6 +155,31 @@ const _: () = {
 
 /// A ring laid over caller memory: in place, allocation-free, usable from any process that maps
 /// the memory (at any address). Copy it freely; it borrows the memory for `'a`.
+///
+/// One process builds the ring with [`init`](Self::init); the others attach to the same bytes
+/// with [`from_raw`](Self::from_raw). Any 8-byte aligned memory will do; here it is a [`Region`].
+///
+/// [`Region`]: crate::Region
+/// ```
+/// use core::ptr::NonNull;
+/// use std::time::Duration;
+/// use mpkit::{Deadline, QueueRef, Region};
+///
+/// let bytes = QueueRef::size_for(8, 32).expect("small sizes fit");
+/// let region = Region::new(bytes)?;
+/// let mem = NonNull::new(region.as_ptr()).expect("a mapping is never at 0");
+/// // SAFETY: `mem` is 64-byte aligned, `bytes` long, unused by anyone else, and mapped while
+/// // `region` lives, which is longer than `q` and `peer`.
+/// let q = unsafe { QueueRef::init(mem, bytes, 8, 32) }?;
+/// q.try_put(b"ping")?;
+/// // SAFETY: as above; `mem` now holds the ring built by `init`.
+/// let peer = unsafe { QueueRef::from_raw(mem) }?; // as another process would attach
+/// let mut buf = [0u8; 32];
+/// let n = peer.get(&mut buf, Deadline::after(Duration::from_secs(1)))?;
+/// assert_eq!(&buf[..n], b"ping");
+/// assert!(q.is_empty());
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 #[derive(Copy, Clone, Debug)]
 pub struct QueueRef<'a> {
     base: NonNull<Ring>,

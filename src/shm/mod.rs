@@ -21,6 +21,27 @@ use crate::sys::mman;
 /// A region made by [`create_named`](Self::create_named) removes its name when the creating
 /// process drops it, unless [`persist`](Self::persist) was called (handles inherited by children
 /// never remove the name).
+///
+/// The payload is plain bytes behind a raw pointer: what lives there, and how access to it is
+/// synchronised, is the caller's design (mpkit's own objects each build on a region).
+/// ```
+/// use mpkit::{Error, Region};
+///
+/// let name = format!("/mpkit-doc-region-{}", std::process::id());
+/// let mut created = Region::create_named(&name, 4096)?;
+/// assert_eq!(Region::create_named(&name, 4096).err(), Some(Error::Exists));
+/// // SAFETY: the payload is 4096 bytes, and nothing else uses it yet.
+/// unsafe { created.as_ptr().copy_from_nonoverlapping(b"hello".as_ptr(), 5) };
+/// let opened = Region::open_named(&name)?; // as an unrelated process would
+/// // SAFETY: the payload is at least 5 bytes, and nobody writes it now.
+/// assert_eq!(unsafe { core::slice::from_raw_parts(opened.as_ptr(), 5) }, b"hello");
+/// assert_eq!((opened.len(), opened.name()), (4096, Some(name.as_str())));
+/// created.persist(); // keep the name past `created` ...
+/// drop(created);
+/// Region::unlink(&name)?; // ... until removed by hand; `opened` stays mapped
+/// assert_eq!(Region::open_named(&name).err(), Some(Error::NotFound));
+/// # Ok::<(), mpkit::Error>(())
+/// ```
 pub struct Region {
     base: NonNull<u8>,
     len: usize,
