@@ -196,6 +196,12 @@ impl JobWord {
         self.end(Some(ticket), Some(owner), &[RUNNING], DIED, groups).is_some()
     }
 
+    /// Supervisor: whether worker `owner` runs task `ticket` (it claimed it, and it has not
+    /// ended). Only that worker, the parent (cancel) and the supervisor can change that.
+    pub fn runs(&self, ticket: u32, owner: u32) -> bool {
+        self.state.load(Ordering::Acquire) & !WAITERS == ticket | owner << OWNER_SHIFT | RUNNING
+    }
+
     /// Supervisor: worker `owner` ran task `ticket` past its time limit: it ends TIMED_OUT (and
     /// the supervisor kills the worker). False if it had ended.
     pub fn time_out<'g>(&self, ticket: u32, owner: u32, groups: &dyn Fn(u32) -> &'g GroupWord) -> bool {

@@ -194,7 +194,15 @@ fn on_exit(shared: &Shared, w: usize) {
     let running = slot.running.swap(0, Ordering::AcqRel);
     if running != 0 {
         let (job, ticket) = running_task(running);
-        shared.job(job).died(ticket, w as u32 + 1, &|g| shared.group(g));
+        let (word, owner) = (shared.job(job), w as u32 + 1);
+        // A worker killed between its claiming CAS and its `unpend` leaves the pending bit of
+        // the task it holds: clear it, or idle workers would keep scanning for it (and a closing
+        // pool keep replacing workers). Before the task ends, so that the bit is surely this
+        // task's (the slot's next task is offered only after this one ended).
+        if word.runs(ticket, owner) {
+            shared.board().unpend(job);
+        }
+        word.died(ticket, owner, &|g| shared.group(g));
     }
 }
 
