@@ -267,3 +267,37 @@ fn worker_death_during_a_timed_task_a_map_async_and_a_cancel() {
         assert_eq!(h.get_timeout(PATIENCE), Ok(1), "task {i} ran once");
     }
 }
+
+/// Returns `x` after 50 ms (or 40 ms): slow enough that a stopped chunk's worker writes late.
+fn slow50(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(50));
+    x
+}
+
+fn slow40(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(40));
+    x
+}
+
+/// A cancelled chunk's job slot and arena range are not reused while its worker may still write
+/// there: with the supervisor held (SIGSTOP, as if descheduled) the stopped chunk's worker runs
+/// on, and the next map must still get its own results. (Found in review: the old code freed
+/// the range at once and the next map read 999s.)
+#[test]
+fn a_cancelled_chunks_memory_is_not_reused_while_its_worker_runs() {
+    let p = pool(2);
+    let worker = started_workers(&p)[0];
+    let stat = std::fs::read_to_string(format!("/proc/{worker}/stat")).unwrap();
+    let supervisor: i32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut a = p.map_async(slow50, &[999u64, 999], 2).unwrap();
+    std::thread::sleep(Duration::from_millis(10)); // a worker takes the chunk
+    // SAFETY: stops the pool's own supervisor for a while (it is continued below).
+    unsafe { libc::kill(supervisor, libc::SIGSTOP) };
+    a.cancel().unwrap();
+    assert_eq!(a.get_timeout(PATIENCE).map_err(|e| e.error), Err(Error::Cancelled));
+    let mut b = p.map_async(slow40, &[1u64, 2, 3, 4], 4).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: continues the supervisor stopped above.
+    unsafe { libc::kill(supervisor, libc::SIGCONT) };
+    assert_eq!(b.get_timeout(PATIENCE).map_err(|e| e.error), Ok(vec![1, 2, 3, 4]));
+}

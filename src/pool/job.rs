@@ -208,6 +208,15 @@ impl JobWord {
         self.end(Some(ticket), Some(owner), &[RUNNING], TIMED_OUT, groups).is_some()
     }
 
+    /// Who may still run this ended job: for a task taken from its worker while it ran
+    /// (cancelled, timed out), that worker and the ticket. Its slot must not be reused, nor the
+    /// worker left alive, while the worker's slot still names the task.
+    pub fn taken(&self) -> Option<Taken> {
+        let s = self.state.load(Ordering::Acquire);
+        let owner = (s & OWNER) >> OWNER_SHIFT;
+        (owner != 0 && matches!(s & STATE, CANCELLED | TIMED_OUT)).then_some(Taken { owner, ticket: s & GENERATION })
+    }
+
     /// Parent: the caller cancels the job. `None` if it had ended; else who ran it.
     pub fn cancel<'g>(&self, groups: &dyn Fn(u32) -> &'g GroupWord) -> Option<Taken> {
         self.end(None, None, &[QUEUED, RUNNING], CANCELLED, groups)

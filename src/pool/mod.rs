@@ -513,7 +513,7 @@ impl Pool {
         while i < book.abandoned.len() {
             let (j, span) = book.abandoned[i];
             let job = self.shared.job(j);
-            if job.outcome().is_some() {
+            if job.outcome().is_some() && !self.still_written(j) {
                 book.abandoned.swap_remove(i);
                 self.release_job(book, j, span);
             } else {
@@ -522,7 +522,24 @@ impl Pool {
         }
     }
 
+    /// Whether job `j` ended but the worker it was taken from (cancelled, timed out) may still
+    /// write into its slot and arena range: that worker's slot still names the task (the worker
+    /// clears it after its last write, the supervisor after reaping it).
+    fn still_written(&self, j: u32) -> bool {
+        self.shared.job(j).taken().is_some_and(|t| {
+            // Acquire pairs with the worker's (or supervisor's) Release clearing `running`.
+            let running = self.shared.worker(t.owner as usize - 1).running.load(Ordering::Acquire);
+            running == shared::running_word(j, t.ticket)
+        })
+    }
+
+    /// Frees job `j` and its arena range, or defers that (to `reclaim`) while the worker it was
+    /// taken from may still write there.
     fn release_job(&self, book: &mut Book, j: u32, span: Option<Span>) {
+        if self.still_written(j) {
+            book.abandoned.push((j, span));
+            return;
+        }
         let job = self.shared.job(j);
         let g = job.group.load(Ordering::Relaxed);
         job.free();
@@ -569,10 +586,7 @@ impl Pool {
         let taken = self.shared.job(j).cancel(&|g| self.shared.group(g)).ok_or(Error::State)?;
         self.shared.board().unpend(j);
         if taken.owner != 0 {
-            // Release pairs with the supervisor's AcqRel swap after the eventfd wakes it.
-            let slot = self.shared.worker(taken.owner as usize - 1);
-            slot.stop.store(shared::running_word(j, taken.ticket), Ordering::Release);
-            sys::eventfd_signal(&self.control); // the supervisor stops the worker
+            sys::eventfd_signal(&self.control); // the supervisor stops the worker (`stop_taken`)
         }
         Ok(())
     }
@@ -1410,13 +1424,18 @@ impl<'p, 'a> Chunks<'p, 'a> {
             let mut book = pool.book();
             let j = pool.alloc_job(&mut book)?;
             let span = match self.src {
-                Source::Copy { .. } => match book.arena.alloc(count * self.arg_size + count * self.out_size) {
-                    Some(s) => Some(s),
-                    None => {
-                        book.free_jobs.push(j);
-                        return Err(Error::NoMem);
+                Source::Copy { .. } => {
+                    match book.arena.alloc(count * self.arg_size + count * self.out_size).or_else(|| {
+                        pool.reclaim(&mut book); // ranges kept from workers stopped meanwhile
+                        book.arena.alloc(count * self.arg_size + count * self.out_size)
+                    }) {
+                        Some(s) => Some(s),
+                        None => {
+                            book.free_jobs.push(j);
+                            return Err(Error::NoMem);
+                        }
                     }
-                },
+                }
                 Source::InPlace { .. } => None,
             };
             book.group_refs[self.group as usize] += 1;

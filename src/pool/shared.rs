@@ -88,14 +88,11 @@ pub(crate) struct WorkerSlot {
     pub(crate) running: AtomicU64,
     /// When the running call's time limit passes (monotonic ns; 0: no limit).
     pub(crate) deadline: AtomicU64,
-    /// Parent → supervisor: the `running_word` of a task the parent cancelled while it ran
-    /// here; the supervisor kills the worker if `running` still names that task.
-    pub(crate) stop: AtomicU64,
     /// Process id of the current worker in this slot.
     pub(crate) pid: AtomicU32,
     /// The CPU the worker ran on when it last claimed a task (a hint for waiters).
     pub(crate) cpu: AtomicU32,
-    _pad: [u8; 32],
+    _pad: [u8; 40],
 }
 
 #[cfg(not(loom))]
@@ -217,10 +214,9 @@ impl Shared {
             let slot = WorkerSlot {
                 running: AtomicU64::new(0),
                 deadline: AtomicU64::new(0),
-                stop: AtomicU64::new(0),
                 pid: AtomicU32::new(0),
                 cpu: AtomicU32::new(u32::MAX),
-                _pad: [0; 32],
+                _pad: [0; 40],
             };
             // SAFETY: slot `w` lies in the region, 64-byte aligned.
             unsafe { at.cast::<WorkerSlot>().write(slot) };

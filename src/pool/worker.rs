@@ -24,6 +24,7 @@ use core::time::Duration;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::RESULT_TOO_LONG;
+use super::job::Taken;
 use super::shared::{
     CHUNK, CHUNK_LEN, CLOSE, InitFn, LEN_WORD, SINGLE, Shared, TERMINATE, TaskFn, TaskMsg, WorkerSlot, running_task,
     running_word,
@@ -152,16 +153,18 @@ fn stop_taken(shared: &Shared, children: &[Option<Child>]) {
         // task's (the worker clears the deadline before it names its next task).
         let running = slot.running.load(Ordering::Acquire);
         if running == 0 {
-            slot.stop.store(0, Ordering::Relaxed); // its task ended: nothing to stop
             continue;
         }
         let (j, ticket) = running_task(running);
         let (job, owner) = (shared.job(j), w as u32 + 1);
         let deadline = slot.deadline.load(Ordering::Acquire);
-        let timed_out = deadline != 0 && deadline <= now && job.time_out(ticket, owner, &groups);
-        // The parent's request names the task it cancelled: stop the worker if it still runs it.
-        let cancelled = slot.stop.swap(0, Ordering::AcqRel) == running;
-        if timed_out || cancelled {
+        if deadline != 0 && deadline <= now {
+            job.time_out(ticket, owner, &groups);
+        }
+        // Taken from this worker (timed out above, or cancelled by the parent) while its slot
+        // still names it: the parent keeps the job slot until `running` changes, so this word is
+        // still that task's end.
+        if job.taken() == Some(Taken { owner, ticket }) {
             sys::kill(child.pid); // still ours to reap, so the pid cannot have been reused
         }
     }
@@ -191,7 +194,9 @@ fn spawn(shared: Shared, w: usize, supervisor: i32, control: BorrowedFd<'_>) -> 
 fn on_exit(shared: &Shared, w: usize) {
     let slot = shared.worker(w);
     slot.deadline.store(0, Ordering::Relaxed);
-    let running = slot.running.swap(0, Ordering::AcqRel);
+    // The worker is reaped, so nobody else writes `running`; it is cleared last, because while
+    // it names a task taken from this worker the parent keeps that task's slot (no reuse yet).
+    let running = slot.running.load(Ordering::Acquire);
     if running != 0 {
         let (job, ticket) = running_task(running);
         let (word, owner) = (shared.job(job), w as u32 + 1);
@@ -204,6 +209,8 @@ fn on_exit(shared: &Shared, w: usize) {
         }
         word.died(ticket, owner, &|g| shared.group(g));
     }
+    // Release pairs with the parent's Acquire load in `still_written`.
+    slot.running.store(0, Ordering::Release);
 }
 
 fn kill_all(children: &mut [Option<Child>]) {
