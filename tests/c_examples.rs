@@ -3,55 +3,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
-/// The static library, built for this test's profile.
-fn staticlib() -> PathBuf {
-    common::c_libraries().join("libmpkit.a")
-}
-
-/// Builds `name` with make for `variant` and returns the binary.
-fn build(name: &str, variant: &str, cflags: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = root.join("target/c-examples").join(variant);
-    let status = Command::new("make")
-        .arg("-s")
-        .arg("-C")
-        .arg(root.join("c-examples"))
-        .arg(format!("MPKIT_LIB={}", staticlib().display()))
-        .arg(format!("BUILD={}", out.display()))
-        .arg(format!("CFLAGS={cflags}"))
-        .arg(out.join(name))
-        .status()
-        .expect("make (and a C compiler) must be installed");
-    assert!(status.success(), "building c-examples/{name}.c failed");
-    out.join(name)
-}
-
-/// Runs `bin` with a deadline; returns its stdout after checking it exited 0 with a quiet stderr.
-fn run(bin: &Path) -> String {
-    let out = common::output_within(
-        Command::new(bin)
-            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-            .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
-        Duration::from_secs(60),
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", bin.display(), out.status);
-    assert!(stderr.is_empty(), "{} wrote to stderr:\n{stderr}", bin.display());
-    stdout
-}
-
-const PLAIN: (&str, &str) = ("plain", "-O2 -g");
-const ASAN: (&str, &str) = ("asan", "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined");
-
 fn check(name: &str, verify: fn(&str)) {
-    for (variant, cflags) in [PLAIN, ASAN] {
-        let out = run(&build(name, variant, cflags));
-        verify(&out);
+    for (variant, flags) in common::EXAMPLE_BUILDS {
+        verify(&common::run_example(&common::build_example(
+            "c-examples",
+            "c-examples",
+            name,
+            variant,
+            "CFLAGS",
+            flags,
+        )));
     }
 }
 

@@ -76,6 +76,52 @@ pub fn c_libraries() -> std::path::PathBuf {
     profile_dir
 }
 
+/// The two builds of every C/C++ example: plain, and under AddressSanitizer + UBSan.
+pub const EXAMPLE_BUILDS: [(&str, &str); 2] =
+    [("plain", "-O2 -g"), ("asan", "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined")];
+
+/// Builds example `name` of `c-examples/<dir>` with its Makefile against the static library, in
+/// `target/<out>/<variant>`, with `flags_var=flags` (`CFLAGS` or `CXXFLAGS`); returns the binary.
+pub fn build_example(
+    dir: &str,
+    out: &str,
+    name: &str,
+    variant: &str,
+    flags_var: &str,
+    flags: &str,
+) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let build = root.join("target").join(out).join(variant);
+    let status = std::process::Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(root.join(dir))
+        .arg(format!("MPKIT_LIB={}", c_libraries().join("libmpkit.a").display()))
+        .arg(format!("BUILD={}", build.display()))
+        .arg(format!("{flags_var}={flags}"))
+        .arg(build.join(name))
+        .status()
+        .expect("make (and a C and a C++ compiler) must be installed");
+    assert!(status.success(), "building {dir}/{name} failed");
+    build.join(name)
+}
+
+/// Runs an example binary with a deadline; returns its stdout after checking that it exited 0
+/// with a quiet stderr (sanitizer reports included).
+pub fn run_example(bin: &std::path::Path) -> String {
+    let out = output_within(
+        std::process::Command::new(bin)
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+            .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", bin.display(), out.status);
+    assert!(stderr.is_empty(), "{} wrote to stderr:\n{stderr}", bin.display());
+    stdout
+}
+
 /// A word in shared memory that processes use to signal progress to each other.
 pub fn flag(region: &mpkit::Region, index: usize) -> &std::sync::atomic::AtomicU32 {
     assert!((index + 1) * 4 <= 1024, "flags live in the first KiB");
