@@ -926,7 +926,7 @@ fn pool_time_limits_cancel_and_map_async_through_the_abi() {
         assert_eq!(mpk_async_get(a, null_mut(), 0, &mut len, 0), MPK_ERR_STATE, "taken once");
         assert_eq!(mpk_async_cancel(a), MPK_ERR_STATE);
         mpk_async_destroy(a);
-        // A map_async whose item times out reports it like a map; one cancelled reports that.
+        // A map_async whose item times out reports it like a map.
         assert_eq!(mpk_pool_map_async(p, Some(double_stuck_on_3), null_mut(), args, 8, 8, res, 8, 1, &mut a), MPK_OK);
         assert_eq!(mpk_async_get(a, null_mut(), 0, &mut len, 60_000), MPK_ERR_TASK_TIMEOUT);
         assert_eq!(mpk_pool_last_failure(&mut idx, null_mut()), MPK_OK);

@@ -8,17 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn the_tour_prints_the_tutorials_results() {
-    // The test binary lives in target/<profile>/deps; the example goes to target/<profile>/examples.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "--example", "tour", "--manifest-path", &format!("{root}/Cargo.toml")]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().expect("cargo").success(), "building the tour failed");
-    let tour = profile_dir.join("examples/tour");
+    let tour = common::cargo_in_my_profile(&["build", "--example", "tour"], &[]).join("examples/tour");
     let out = common::output_within(Command::new(&tour).env("MPKIT_TOUR_ROUNDS", "20000"), Duration::from_secs(120));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "tour failed: {:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));

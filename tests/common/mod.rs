@@ -53,27 +53,51 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> std::p
     child.wait_with_output().unwrap()
 }
 
-/// Builds the C libraries (`libmpkit.a`, `libmpkit.so`) of the profile this test was built in,
-/// as `make` does for release, and returns the directory that holds them. The crate's library
-/// type is rlib only (so that dependents build just that); cargo's lock serialises concurrent
-/// callers, and all but the first find the libraries up to date.
-pub fn c_libraries() -> std::path::PathBuf {
+/// Runs `cargo <args>` on this crate, in the profile and target directory this test was built
+/// in (then `-- <rustc_args>`), and returns that profile's directory. Cargo's lock serialises
+/// concurrent callers; all but the first find the outputs up to date.
+pub fn cargo_in_my_profile(args: &[&str], rustc_args: &[&str]) -> std::path::PathBuf {
     // The test binary lives in target/<profile>/deps.
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let mut build = std::process::Command::new(env!("CARGO"));
-    build.args(["rustc", "--quiet", "--lib", "--crate-type", "staticlib,cdylib", "--manifest-path"]);
-    build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    build.args(args).args(["--quiet", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
     build.arg("--target-dir").arg(profile_dir.parent().unwrap());
     if profile_dir.ends_with("release") {
         build.arg("--release");
     }
-    // As the Makefile links it: SONAME, and exports limited to mpk_*.
-    let soname = concat!("-Wl,-soname,libmpkit.so.", env!("CARGO_PKG_VERSION_MAJOR"));
-    let script = concat!("-Wl,--version-script=", env!("CARGO_MANIFEST_DIR"), "/src/ffi/exports.map");
-    build.args(["--", "-C", &format!("link-arg={soname}"), "-C", &format!("link-arg={script}")]);
-    assert!(build.status().expect("cargo").success(), "building the C libraries failed");
+    if !rustc_args.is_empty() {
+        build.arg("--").args(rustc_args);
+    }
+    assert!(build.status().expect("cargo").success(), "cargo {args:?} failed");
     profile_dir
+}
+
+/// Builds the C libraries (`libmpkit.a`, `libmpkit.so`) of this test's profile as `make` does for
+/// release (the crate's library type is rlib only, so that dependents build just that), and
+/// returns the directory that holds them.
+pub fn c_libraries() -> std::path::PathBuf {
+    // As the Makefile links it: SONAME, and exports limited to mpk_*.
+    let soname = concat!("link-arg=-Wl,-soname,libmpkit.so.", env!("CARGO_PKG_VERSION_MAJOR"));
+    let script = concat!("link-arg=-Wl,--version-script=", env!("CARGO_MANIFEST_DIR"), "/src/ffi/exports.map");
+    cargo_in_my_profile(&["rustc", "--lib", "--crate-type", "staticlib,cdylib"], &["-C", soname, "-C", script])
+}
+
+/// What the tutorial's examples print, in C and in C++ alike.
+pub mod tutorial {
+    pub const HELLO: &str = "hello john\n";
+    pub const VALUE_ARRAY: &str = "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n";
+    /// The queue and the pipe examples.
+    pub const QUEUED: &str = "[42, None, 'hello']\n";
+    pub const POOL_MAP: &str = "[1, 4, 9]\n";
+
+    /// The lock example: ten processes' lines, in any order.
+    pub fn check_lock(out: &str) {
+        let mut lines: Vec<&str> = out.lines().collect();
+        lines.sort_by_key(|l| l.rsplit(' ').next().unwrap().parse::<u32>().unwrap());
+        let want: Vec<String> = (0..10).map(|i| format!("hello world {i}")).collect();
+        assert_eq!(lines, want);
+    }
 }
 
 /// The two builds of every C/C++ example: plain, and under AddressSanitizer + UBSan.
