@@ -116,7 +116,7 @@ impl Outcome {
 }
 
 /// Who ended a job that was taken away from its worker: the worker (index + 1, 0 if it was
-/// still queued) and the task's ticket, for the supervisor's stop request.
+/// still queued) and the task's ticket: the worker the supervisor must stop.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Taken {
     pub owner: u32,
@@ -165,7 +165,7 @@ impl JobWord {
             let claimed = s & WAITERS | ticket | owner << OWNER_SHIFT | RUNNING;
             // Acquire pairs with `queue` (inputs written before QUEUED); Release publishes the
             // worker's slot naming this task to whoever later acquires the word (the parent's
-            // cancel, whose stop request the supervisor compares with that slot).
+            // cancel, after which the supervisor compares the job word with that slot).
             match self.state.compare_exchange_weak(s, claimed, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(cur) => s = cur,
