@@ -389,6 +389,95 @@ impl Me {
     }
 }
 
+/// Who claimed a queue slot, as the high half of the slot's state word records it: the claiming
+/// thread's TID when the kernel will mark the half `FUTEX_OWNER_DIED` if that thread dies (a glibc
+/// thread, with `std`: its TID and robust-list head are cached), else [`ANON_CLAIMANT`], whose
+/// death nobody can see.
+#[derive(Copy, Clone)]
+pub(crate) struct Claimant {
+    owner: u32,
+    #[cfg(all(not(loom), feature = "std"))]
+    id: crate::sys::robust::ThreadIdentity,
+}
+
+/// The owner half of a slot claimed by a thread whose death the kernel does not report: bit 29 is
+/// never set in a TID (at most 2^22), so the kernel never matches it.
+pub(crate) const ANON_CLAIMANT: u32 = 1 << 29;
+
+impl Claimant {
+    /// The calling thread. Without `std` there is no thread-local cache, and asking the kernel
+    /// (two system calls) would cost more than the queue operation: the claimant is anonymous.
+    #[inline]
+    pub(crate) fn current() -> Claimant {
+        #[cfg(loom)]
+        {
+            Claimant { owner: loom_model::tid() }
+        }
+        #[cfg(all(not(loom), feature = "std"))]
+        {
+            let id = crate::sys::robust::ThreadIdentity::current();
+            Claimant { owner: if id.reports_death() { id.tid } else { ANON_CLAIMANT }, id }
+        }
+        #[cfg(all(not(loom), not(feature = "std")))]
+        {
+            Claimant { owner: ANON_CLAIMANT }
+        }
+    }
+
+    /// What a slot's owner half holds while this thread has it claimed.
+    #[inline(always)]
+    pub(crate) fn owner(self) -> u32 {
+        self.owner
+    }
+
+    /// Names the high half of `word` as this thread's robust operation in progress
+    /// (`list_op_pending`): if the thread dies while that half holds its TID, the kernel sets it
+    /// to `FUTEX_OWNER_DIED`. Call it before the CAS that puts the TID there.
+    ///
+    /// # Safety
+    /// - `word` stays mapped until [`clear_pending`](Self::clear_pending); `self` is the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn set_pending(self, word: &AtomicU64) {
+        #[cfg(loom)]
+        loom_model::set_pending_slot(word);
+        #[cfg(all(not(loom), feature = "std"))]
+        {
+            // The kernel reads the futex word `NODE_NEXT_OFFSET` bytes before the pending entry;
+            // the high half of a little-endian u64 is its second 4 bytes.
+            let high = word as *const AtomicU64 as usize + 4;
+            // SAFETY: forwarded from this function's contract; the kernel only reads the word.
+            unsafe { self.id.set_pending((high + crate::sys::robust::NODE_NEXT_OFFSET) as *mut usize) }
+        }
+        #[cfg(all(not(loom), not(feature = "std")))]
+        let _ = word;
+    }
+
+    /// Clears `list_op_pending` (after the claimed slot no longer holds this thread's TID).
+    ///
+    /// # Safety
+    /// - `self` is the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn clear_pending(self) {
+        #[cfg(loom)]
+        loom_model::clear_pending();
+        #[cfg(all(not(loom), feature = "std"))]
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            self.id.clear_pending()
+        }
+    }
+}
+
+/// A point in a protocol where a loom model may kill the calling thread (see
+/// [`loom_model::die_at`]); nothing outside loom.
+#[inline(always)]
+pub(crate) fn death_point(name: &'static str) {
+    #[cfg(loom)]
+    loom_model::death_point(name);
+    #[cfg(not(loom))]
+    let _ = name;
+}
+
 #[cfg(not(loom))]
 #[inline(always)]
 fn debug_node(word: &AtomicU32, node: &RobustNode) {
@@ -407,7 +496,7 @@ fn debug_node(word: &AtomicU32, node: &RobustNode) {
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_model {
-    use super::{AtomicU32, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Ordering};
+    use super::{AtomicU32, AtomicU64, Deadline, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, Ordering};
     use crate::error::Error;
     use loom::sync::{Condvar, Mutex};
     use std::cell::{Cell, RefCell};
@@ -479,7 +568,11 @@ pub mod loom_model {
         static TID: Cell<u32> = Cell::new(0);
         static HELD: RefCell<Vec<usize>> = RefCell::new(Vec::new());
         static PENDING: Cell<usize> = Cell::new(0);
+        static DIE_AT: Cell<Option<&'static str>> = Cell::new(None);
     }
+
+    /// Low bit of `PENDING`: the address is a slot's `AtomicU64` (both kinds are 4-aligned).
+    const SLOT_TAG: usize = 1;
 
     pub(crate) fn tid() -> u32 {
         // Not loom-tracked on purpose: allocating ids must not add interleavings to the model.
@@ -495,8 +588,29 @@ pub mod loom_model {
     pub(crate) fn set_pending(word: &AtomicU32) {
         PENDING.with(|p| p.set(word as *const AtomicU32 as usize));
     }
+    /// The pending operation is on the high (owner) half of a queue slot's state word.
+    pub(crate) fn set_pending_slot(word: &AtomicU64) {
+        PENDING.with(|p| p.set(word as *const AtomicU64 as usize | SLOT_TAG));
+    }
     pub(crate) fn clear_pending() {
         PENDING.with(|p| p.set(0));
+    }
+
+    /// Kills the calling model thread when it next reaches [`death_point`] `name`.
+    pub fn die_at(name: &'static str) {
+        DIE_AT.with(|d| d.set(Some(name)));
+    }
+
+    /// The panic payload of a thread killed at a death point: catch it around the operation.
+    #[derive(Debug)]
+    pub struct Died(pub &'static str);
+
+    pub(crate) fn death_point(name: &'static str) {
+        if DIE_AT.with(|d| d.get()) == Some(name) {
+            DIE_AT.with(|d| d.set(None));
+            die();
+            std::panic::resume_unwind(std::boxed::Box::new(Died(name)));
+        }
     }
     pub(crate) fn hold(word: &AtomicU32) {
         HELD.with(|h| h.borrow_mut().push(word as *const AtomicU32 as usize));
@@ -514,6 +628,18 @@ pub mod loom_model {
         let me = tid();
         let held: Vec<usize> = HELD.with(|h| h.borrow_mut().drain(..).collect());
         let pending = PENDING.with(|p| p.replace(0));
+        if pending & SLOT_TAG != 0 {
+            // SAFETY (model only): as below, a live slot word of a ring the model keeps alive.
+            let word = unsafe { &*((pending & !SLOT_TAG) as *const AtomicU64) };
+            let v = word.load(Ordering::SeqCst);
+            let owner = (v >> 32) as u32;
+            if owner & FUTEX_TID_MASK == me {
+                let dead = u64::from((owner & FUTEX_WAITERS) | FUTEX_OWNER_DIED) << 32 | (v & 0xffff_ffff);
+                // Nobody else writes a slot while its owner half names a live claimant.
+                assert!(word.compare_exchange(v, dead, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+            }
+        }
+        let pending = if pending & SLOT_TAG != 0 { 0 } else { pending };
         for addr in held.iter().copied().chain((pending != 0 && !held.contains(&pending)).then_some(pending)) {
             // SAFETY (model only): the address came from a live `&AtomicU32` of a lock this thread
             // held or was operating on, which the model keeps alive until its threads are joined.

@@ -12,8 +12,8 @@ use crate::shm::{Kind, Region};
 /// `MPK_ERR_INVAL`.
 pub const MPK_QUEUE_MAX_CAPACITY: usize = 1 << 30;
 const _: () = assert!(MPK_QUEUE_MAX_CAPACITY == crate::queue::MAX_CAPACITY);
-/// Largest `max_msg`, in bytes (2^30). 1..=this is accepted; 0, or more than this, is `MPK_ERR_INVAL`.
-pub const MPK_QUEUE_MAX_MSG: usize = 1 << 30;
+/// Largest `max_msg`, in bytes (2^28). 1..=this is accepted; 0, or more than this, is `MPK_ERR_INVAL`.
+pub const MPK_QUEUE_MAX_MSG: usize = 1 << 28;
 const _: () = assert!(MPK_QUEUE_MAX_MSG == crate::queue::MAX_MSG);
 
 /// A bounded multi-producer multi-consumer queue of messages of 0..=max_msg bytes. The pointer

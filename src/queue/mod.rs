@@ -7,7 +7,7 @@
 pub(crate) mod mpmc;
 pub mod spsc;
 
-pub use mpmc::{MAX_CAPACITY, MAX_MSG, QueueRef};
+pub use mpmc::{DEATH_TICK, MAX_CAPACITY, MAX_MSG, QueueRef, Repairs};
 
 #[cfg(feature = "std")]
 pub use owned::{ByteQueue, Queue};
@@ -19,7 +19,7 @@ mod owned {
 
     use bytemuck::Pod;
 
-    use super::QueueRef;
+    use super::{QueueRef, Repairs};
     use crate::error::Error;
     use crate::shm::{Kind, Region};
     use crate::sync::Deadline;
@@ -178,6 +178,11 @@ mod owned {
             self.as_ref().len()
         }
 
+        /// Slots repaired after a producer or consumer died holding them.
+        pub fn repairs(&self) -> Repairs {
+            self.as_ref().repairs()
+        }
+
         /// True if [`len`](Self::len) is 0.
         pub fn is_empty(&self) -> bool {
             self.as_ref().is_empty()
@@ -328,6 +333,11 @@ mod owned {
         /// Values in the queue now.
         pub fn len(&self) -> usize {
             self.bytes.len()
+        }
+
+        /// Slots repaired after a producer or consumer died holding them.
+        pub fn repairs(&self) -> Repairs {
+            self.bytes.repairs()
         }
 
         /// True if the queue holds no value now.

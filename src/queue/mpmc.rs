@@ -2,76 +2,126 @@
 //! [`Queue`](crate::Queue): any number of producer and consumer threads in any number of
 //! processes, messages of 0..=`max_msg` bytes, in place in any (shared) memory.
 //!
-//! # Slots and positions (Vyukov / crossbeam `ArrayQueue`)
-//! A position is `lap * one_lap + index` (`one_lap` = the power of two above `capacity`), so any
-//! capacity works without division. Slot `index` carries a 64-bit state word: the message length
-//! in the high half and a `stamp` in the low half. The stamp is the low 32 bits of the position
-//! *relative to the slot*: `lap(pos) = pos - index = pos & !(one_lap - 1)`, the position of the
-//! lap's first slot (stamps are only ever compared for equality with values one lap apart, so 32
-//! bits cannot be confused while the 64-bit `tail`/`head` CASes decide every claim). One store
-//! publishes stamp and length.
+//! # Slots and positions (Vyukov / crossbeam `ArrayQueue`, claimed per slot)
+//! A position is `lap * one_lap + index` (`one_lap` = the power of two above `capacity`, at
+//! least 4), so any capacity works without division. Slot `index` carries a 64-bit state word:
+//! an *owner half* (high 32 bits) and a `stamp` (low 32 bits). The stamp is the low 32 bits of
+//! `lap(pos) + phase`, where `lap(pos) = pos - index` is the position of the lap's first slot.
+//! Stamps are only compared for equality with values less than a lap apart.
 //!
-//! | stamp (mod 2^32)      | meaning for position `pos` at this slot                           |
-//! |-----------------------|-------------------------------------------------------------------|
-//! | `lap(pos)`            | free: the producer that claims `pos` may write it                 |
-//! | `lap(pos) + 1`        | published: the consumer that claims `pos` may read it             |
-//! | `lap(pos) + one_lap`  | read and released: free for position `pos + one_lap`              |
+//! | phase (stamp − lap)  | owner half                         | meaning for position `pos`            |
+//! |----------------------|------------------------------------|---------------------------------------|
+//! | 0 `FREE`             | 0                                  | a producer may claim it               |
+//! | 1 `WRITING`          | claimant (TID, `ANON`, or dead)    | a producer is writing the message     |
+//! | 2 `PUBLISHED`        | `LEN_TAG` \| message length        | a consumer may claim it               |
+//! | 3 `READING`          | claimant (TID, `ANON`, or dead)    | a consumer is reading the message     |
+//! | `one_lap` (next lap) | 0                                  | done: free for position `pos + one_lap` |
 //!
 //! Storing the lap rather than the position (Vyukov's `seq[i] = i`) makes an all-zero slot a free
 //! slot of lap 0, so a ring over fresh zeroed pages (an owned region) needs no pass over its
 //! slots: [`QueueRef::init_zeroed`] writes the control block only, and a slot's page is touched
 //! when a message first reaches it. A 2^30-slot ring costs nothing until used.
 //!
-//! Producers claim positions by CAS on `tail`, consumers by CAS on `head`; a batch claims several
-//! slots of one lap at once. Only published slots are claimed by consumers and only free slots by
-//! producers, so nobody ever waits inside a claimed range. Stamps are stored with Release after
-//! the slot's bytes are written (or read) and loaded with Acquire before they are read (or
-//! overwritten): each stamp store pairs with the next owner's stamp load.
+//! A producer claims the slot at `tail` with one CAS on the slot's state, `FREE` → `WRITING` with
+//! its own owner half, and then moves `tail` on with a CAS; a consumer claims the slot at `head`,
+//! `PUBLISHED` → `READING`, and moves `head` on. Whoever finds the slot at `tail` (`head`) already
+//! claimed for the lap moves the index on for its claimant (helping), so a claimant that stops
+//! between its two CASes holds nobody up. Since the claim and the claimant's name are one CAS,
+//! every claimed slot says who holds it. The writer publishes with one Release store (stamp and
+//! length); the reader frees the slot with one Release store (the next lap's `FREE`); each pairs
+//! with the Acquire load (or CAS) of the slot's next owner.
+//!
+//! # Peer death: repair
+//! Before its claiming CAS a thread names the slot's owner half as its robust-list operation in
+//! progress (`list_op_pending`, shared with glibc, see `sys::robust`) and clears it once the
+//! half no longer holds its TID. A thread that dies while it holds the slot (killed between claim
+//! and publish, or between claim and free) thus has its TID in the owner half replaced by
+//! `FUTEX_OWNER_DIED` by the kernel, during its exit, before its TID can be reused. No process
+//! watches anything, and the fast path makes no system call:
+//! - a consumer that finds the slot at `head` `WRITING` with a dead owner turns it into the next
+//!   lap's `FREE` (one CAS: the write is abandoned, its message never existed) and goes on;
+//! - a producer that finds the slot at `tail` still `READING` from the last lap with a dead owner
+//!   turns it into this lap's `FREE` (the message is lost with its reader) and claims it.
+//!
+//! A live claimant is never robbed: a stopped (`SIGSTOP`) or slow one keeps its TID in the slot,
+//! and waiters wait for it. Each repair is counted ([`QueueRef::repairs`]) and counts as a
+//! `task_done` (the message will never be done by anyone), so `join` does not wait for it. What
+//! a death loses is at most the one message its claimant was writing or reading. A length in the
+//! owner half carries `LEN_TAG` (bit 29, never set in a TID), so the kernel never mistakes a
+//! published slot for the dying thread's. Threads whose death the kernel does not report (no
+//! robust-list head, or a build without `std`) claim as `ANON_CLAIMANT`: their slots are never
+//! repaired, and a waiter behind one waits as it would for a live claimant ([`close`] releases it).
 //!
 //! # Sleeping without a syscall on the fast path
 //! Bit 63 of `tail` says "consumers may sleep on `not_empty`"; bit 63 of `head` says "producers
 //! may sleep on `not_full`"; bit 63 of `done` says "joiners may sleep on `joined`". A waiter
 //! reads the event word, then sets the bit with a CAS on the index word *at the value that proves
-//! it must wait* (tail == head: nothing claimed). The other side's claim CAS therefore sees the
-//! bit, clears it (its new value has no bit) and, after publishing, bumps the event and wakes
-//! everyone on it. Both CASes are on one word, so their order is total: either the claim comes
-//! first (the waiter's CAS fails and it retries) or it sees the bit. The waiter's event read
-//! happens-before the bump (the claim CAS acquires the waiter's release CAS), so the futex either
-//! sees a changed word or the wake. Put and get make no system call unless someone sleeps.
+//! it must wait* (tail == head: no position handed to producers; head + one_lap == tail: none
+//! handed to consumers). Moving the index on keeps the bit. After publishing (freeing), the
+//! claimant looks at the index word: if the bit is set, it clears it, bumps the event and wakes
+//! everyone on it. The waiter's CAS comes before the move of the position it waits for (the move
+//! needs the index at that position, the waiter's CAS needs it there too), so the claimant's look,
+//! after its own move, sees the bit; and the waiter's event read happens-before the bump (the
+//! clearing RMW reads the waiter's Release CAS), so the futex either sees a changed word or the
+//! wake. Since only a claimant that finished clears the bit, a claimant that dies cannot take a
+//! wake-up with it: the next one to finish wakes the sleepers, who then repair the dead slot.
+//! A producer blocked on a full ring re-checks every [`DEATH_TICK`] even so, for the one case no
+//! later claimant fixes: the only reader died between its claim and its move of `head`.
 //!
 //! Before sleeping a waiter spins (loads only) for a budget kept in the ring: grown when spinning
-//! succeeded, halved when it had to sleep anyway.
+//! succeeded, halved when it had to sleep anyway. While the slot a waiter needs is claimed by a
+//! live peer, it re-checks in [`MID_WRITE_TICK`]s.
 //!
-//! Peer death: a producer killed between claiming and publishing leaves its slot unpublished;
-//! consumers then wait at that slot (with a timeout they return `Timeout`; they never spin
-//! unboundedly: they sleep in 1 ms ticks). [`close`](QueueRef::close) releases them: once closed,
-//! a get that finds nothing published at the head answers `Closed` (the unpublished slot counts
-//! as not there, and so do messages published behind it: FIFO order keeps them unreachable). A
-//! put still in progress when the queue is closed may thus land after a getter was told
-//! `Closed`; a later get may still take it.
+//! [`close`](QueueRef::close) releases every waiter: once closed, a get that finds nothing
+//! published at the head answers `Closed` (an unpublished slot of an anonymous or stopped
+//! claimant counts as not there, and so do messages published behind it: FIFO order keeps them
+//! unreachable). A put still in progress when the queue is closed may thus land after a getter
+//! was told `Closed`; a later get may still take it.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::error::Error;
 use crate::lock::backoff::{ADAPTIVE_INITIAL, Backoff, adaptive_spin};
-use crate::sync::{AccessCell, AtomicU32, AtomicU64, Deadline, Ordering, futex_wait, futex_wake, mutant, spin_hint};
+use crate::sync::{
+    AccessCell, AtomicU32, AtomicU64, Claimant, Deadline, FUTEX_OWNER_DIED, FUTEX_WAITERS, Ordering, death_point,
+    futex_wait, futex_wake, mutant,
+};
 
 /// The "someone may sleep" bit of `tail`, `head` and `done`.
 const SLEEPERS: u64 = 1 << 63;
 const MAGIC: u32 = u32::from_le_bytes(*b"MPKQ");
 /// Layout version of the ring; part of the shared ABI.
 /// 2: stamps hold the lap (`pos - index`), not the position, so a zeroed slot is free.
-const VERSION: u32 = 2;
+/// 3: slots are claimed by a CAS that names the claimant; four phases per lap; repair counters.
+const VERSION: u32 = 3;
 /// Largest capacity (messages): `one_lap` must fit the 32-bit stamps.
 pub const MAX_CAPACITY: usize = 1 << 30;
-/// Largest `max_msg` (bytes).
-pub const MAX_MSG: usize = 1 << 30;
+/// Largest `max_msg` (bytes): a length must fit below `LEN_TAG` in the owner half.
+pub const MAX_MSG: usize = 1 << 28;
+
+/// Slot phases: a slot's stamp is its lap plus one of these (see the module docs).
+const FREE: u32 = 0;
+const WRITING_UNCOVERED: u32 = 1;
+const WRITING: u32 = 2;
+const PUBLISHED: u32 = 3;
+const READING_UNCOVERED: u32 = 4;
+const READING: u32 = 5;
+/// Phases per lap.
+const PHASES: u32 = 6;
+/// The position half of an index word; the high half is its owner half (last claimant, and
+/// `SLEEPERS` as its `FUTEX_WAITERS` bit).
+const POS: u64 = 0xffff_ffff;
+/// Set in the owner half of a published slot, beside the length: never set in a TID, so the
+/// kernel's death cleanup cannot take a length for its thread's claim.
+const LEN_TAG: u32 = crate::sync::ANON_CLAIMANT;
 
 /// Most hints between two looks while spinning.
 const SPIN_ROUND_MAX: u32 = 64;
 /// While a slot is claimed but not yet published, waiters re-check at least this often.
 const MID_WRITE_TICK: core::time::Duration = core::time::Duration::from_millis(1);
+/// A producer blocked on a full ring re-checks this often for a reader that died (module docs).
+pub const DEATH_TICK: core::time::Duration = core::time::Duration::from_millis(50);
 
 /// Read-only after `init`.
 #[repr(C)]
@@ -108,16 +158,30 @@ pub(crate) struct Ring {
     /// Adaptive spin budget before sleeping.
     spin: AtomicU32,
     _p3: [u8; 48],
-    /// `task_done` calls so far (`SLEEPERS`: joiners may sleep).
+    /// `task_done` calls and repairs so far (`SLEEPERS`: joiners may sleep).
     done: AtomicU64,
     /// Futex word, bumped to wake joiners.
     joined: AtomicU32,
-    _p4: [u8; 52],
+    _r4: u32,
+    /// Slots repaired after their writer died / their reader died (see the module docs).
+    dead_writers: AtomicU64,
+    dead_readers: AtomicU64,
+    _p4: [u8; 32],
+}
+
+/// How many slots a ring repaired after a claimant's death ([`QueueRef::repairs`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// Writes abandoned by a dead producer, stepped over by a consumer (no message was lost
+    /// but the one being put).
+    pub dead_writers: u64,
+    /// Reads abandoned by a dead consumer, whose slot a producer took back (the message is lost).
+    pub dead_readers: u64,
 }
 
 #[repr(C)]
 struct Slot {
-    /// Message length (high 32 bits) and stamp (low 32 bits).
+    /// Owner half (high 32 bits) and stamp (low 32 bits).
     state: AtomicU64,
     /// Loom's view of the message bytes that follow the slot header.
     access: AccessCell,
@@ -133,6 +197,29 @@ fn low(pos: u64) -> u32 {
 #[inline(always)]
 fn stamp(state: u64) -> u32 {
     state as u32
+}
+
+/// The owner half of a slot state word.
+#[inline(always)]
+fn owner(state: u64) -> u32 {
+    (state >> 32) as u32
+}
+
+/// A slot state word.
+#[inline(always)]
+fn state(stamp: u32, owner: u32) -> u64 {
+    (u64::from(owner) << 32) | u64::from(stamp)
+}
+
+/// Whether a claimed slot's claimant died (the kernel marked its owner half).
+#[inline(always)]
+fn dead(state: u64) -> bool {
+    owner(state) & FUTEX_OWNER_DIED != 0
+}
+
+/// `one_lap` of a ring of `capacity` slots: above every index, and room for the phases.
+fn one_lap_for(capacity: u64) -> u64 {
+    (capacity + 1).next_power_of_two().max(8)
 }
 
 const fn round8(n: usize) -> usize {
@@ -151,6 +238,8 @@ const _: () = {
     assert!(SLOTS_OFFSET == 320 && SLOT_HEADER == 8);
     assert!(core::mem::offset_of!(Ring, tail) == 64 && core::mem::offset_of!(Ring, head) == 128);
     assert!(core::mem::offset_of!(Ring, not_empty) == 192 && core::mem::offset_of!(Ring, done) == 256);
+    assert!(core::mem::offset_of!(Ring, dead_writers) == 272);
+    assert!(MAX_MSG < LEN_TAG as usize);
 };
 
 /// A ring laid over caller memory: in place, allocation-free, usable from any process that maps
@@ -258,7 +347,7 @@ impl<'a> QueueRef<'a> {
         if mem_len < total || !(mem.as_ptr() as usize).is_multiple_of(8) {
             return Err(Error::Inval);
         }
-        let one_lap = (capacity as u64 + 1).next_power_of_two();
+        let one_lap = one_lap_for(capacity as u64);
         let ring = Ring {
             cfg: Config {
                 magic: MAGIC,
@@ -282,7 +371,10 @@ impl<'a> QueueRef<'a> {
             _p3: [0; 48],
             done: AtomicU64::new(0),
             joined: AtomicU32::new(0),
-            _p4: [0; 52],
+            _r4: 0,
+            dead_writers: AtomicU64::new(0),
+            dead_readers: AtomicU64::new(0),
+            _p4: [0; 32],
         };
         // SAFETY: exclusive, aligned memory of at least `total` bytes (caller duty + checks above).
         unsafe { mem.cast::<Ring>().write(ring) };
@@ -329,7 +421,7 @@ impl<'a> QueueRef<'a> {
         let cfg = self.cfg();
         let (c, m) = usize::try_from(capacity).ok().zip(usize::try_from(max_msg).ok()).ok_or(Error::BadObject)?;
         let (stride, total) = layout(c, m).ok_or(Error::BadObject)?;
-        let one_lap = (capacity + 1).next_power_of_two();
+        let one_lap = one_lap_for(capacity);
         let words_ok = cfg.capacity == capacity
             && cfg.max_msg == max_msg
             && cfg.stride == stride as u64
@@ -344,12 +436,13 @@ impl<'a> QueueRef<'a> {
         // invariants (an index stays below capacity; head <= tail <= head + capacity). Acquire
         // keeps the loads in order: head, then tail, then head again.
         let r = self.ring();
-        let h1 = r.head.load(Ordering::Acquire) & !SLEEPERS;
-        let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
-        let h2 = r.head.load(Ordering::Acquire) & !SLEEPERS;
+        let h1 = r.head.load(Ordering::Acquire) & POS;
+        let t = r.tail.load(Ordering::Acquire) & POS;
+        let h2 = r.head.load(Ordering::Acquire) & POS;
+        // A discarded slot lets a producer run one ahead of a full ring for a moment.
         let indices_ok = [h1, t, h2].iter().all(|&p| self.index(p) < capacity)
-            && self.count(t) >= self.count(h1)
-            && self.count(t).saturating_sub(self.count(h2)) <= capacity;
+            && self.distance(h1, t) <= capacity + 1
+            && self.distance(h2, t) <= capacity + 1;
         if !indices_ok {
             return Err(Error::BadObject);
         }
@@ -416,29 +509,52 @@ impl<'a> QueueRef<'a> {
         pos & !(self.cfg().one_lap - 1)
     }
 
-    /// The position `k` slots after `pos`, where `index(pos) + k <= capacity`.
+    /// The position `k` slots after `pos`, where `index(pos) + k <= capacity` (positions are
+    /// 32 bits and wrap; `one_lap` divides 2^32).
     #[inline]
     fn advance(&self, pos: u64, k: u64) -> u64 {
         let cfg = self.cfg();
         let i = self.index(pos) + k;
         debug_assert!(i <= cfg.capacity);
-        if i < cfg.capacity { pos + k } else { (pos & !(cfg.one_lap - 1)) + cfg.one_lap }
+        let next = if i < cfg.capacity { pos + k } else { self.lap(pos) + cfg.one_lap };
+        next & POS
     }
 
-    /// How many messages were ever claimed before position `pos`.
+    /// The position before `pos`.
+    #[inline]
+    fn prev(&self, pos: u64) -> u64 {
+        let cfg = self.cfg();
+        let before =
+            if self.index(pos) == 0 { self.lap(pos).wrapping_sub(cfg.one_lap) + cfg.capacity - 1 } else { pos - 1 };
+        before & POS
+    }
+
+    /// How many positions the 32-bit position space holds (`count` wraps at this).
+    #[inline]
+    fn span(&self) -> u64 {
+        ((POS + 1) >> self.cfg().lap_shift) * self.cfg().capacity
+    }
+
+    /// How many messages were claimed before position `pos`, modulo [`span`](Self::span).
     #[inline]
     fn count(&self, pos: u64) -> u64 {
         (pos >> self.cfg().lap_shift) * self.cfg().capacity + self.index(pos)
+    }
+
+    /// Messages claimed from position `from` up to position `to`.
+    #[inline]
+    fn distance(&self, from: u64, to: u64) -> u64 {
+        (self.count(to) + self.span() - self.count(from)) % self.span()
     }
 
     /// Messages in the ring (claimed for writing, not yet claimed for reading): Python's `qsize`.
     pub fn len(self) -> usize {
         let r = self.ring();
         loop {
-            let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
-            let h = r.head.load(Ordering::Acquire) & !SLEEPERS;
-            if r.tail.load(Ordering::Acquire) & !SLEEPERS == t {
-                return self.count(t).saturating_sub(self.count(h)).min(self.cfg().capacity) as usize;
+            let t = r.tail.load(Ordering::Acquire) & POS;
+            let h = r.head.load(Ordering::Acquire) & POS;
+            if r.tail.load(Ordering::Acquire) & POS == t {
+                return self.distance(h, t).min(self.cfg().capacity) as usize;
             }
         }
     }
@@ -446,6 +562,15 @@ impl<'a> QueueRef<'a> {
     /// True if [`len`](Self::len) is 0.
     pub fn is_empty(self) -> bool {
         self.len() == 0
+    }
+
+    /// How many slots this ring repaired after their claimant died (see the module docs).
+    pub fn repairs(self) -> Repairs {
+        let r = self.ring();
+        Repairs {
+            dead_writers: r.dead_writers.load(Ordering::Relaxed),
+            dead_readers: r.dead_readers.load(Ordering::Relaxed),
+        }
     }
 
     /// True once [`close`](Self::close) was called (by any process).
@@ -466,92 +591,184 @@ impl<'a> QueueRef<'a> {
 
     // ---- claiming -------------------------------------------------------------------------
 
-    /// Claims up to `max` free slots of one lap for writing; returns the first position and
-    /// count, or None if the slot at the tail is not free (full, or still being read).
+    /// Whether the last claim through an index word of `side`, seen as `w`, is covered: the
+    /// slot of the position before `w`'s names its claimant where the kernel will mark it, so
+    /// that our claim may overwrite the claimant's name in the index word. A claim whose thread
+    /// died uncovered (the kernel marked the index word) is settled here: its slot is marked dead.
     #[inline]
-    fn claim_write(self, max: usize) -> Option<(u64, u64)> {
+    fn covered(self, side: Side, w: u64, me: Claimant) -> bool {
+        let last = owner(w) & !FUTEX_WAITERS;
+        if last == 0 || last == me.owner() {
+            return true; // nobody before us, or our own claim (covered before we went on)
+        }
+        let p = self.prev(w & POS);
+        let slot = self.slot(self.index(p));
+        let lap = low(self.lap(p));
+        let s = slot.state.load(Ordering::Acquire);
+        let (unmarked, uncovered, covered) = match side {
+            Side::Producer => (FREE, WRITING_UNCOVERED, WRITING),
+            Side::Consumer => (PUBLISHED, READING_UNCOVERED, READING),
+        };
+        let phase = stamp(s).wrapping_sub(lap);
+        if (phase != unmarked && phase != uncovered) || dead(s) {
+            return true;
+        }
+        if last & FUTEX_OWNER_DIED == 0 || mutant("queue_no_settle") {
+            return false; // its claimant is live, between two stores: wait for it
+        }
+        // The claimant died with the index word as its pending operation: mark its slot dead.
+        let dead_claim = state(lap + covered, FUTEX_OWNER_DIED);
+        // AcqRel: as in `repair`. If the slot changed meanwhile, look again.
+        slot.state.compare_exchange(s, dead_claim, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            || self.covered(side, w, me)
+    }
+
+    /// Claims position `pos` through the index `word` seen as `w` (one CAS; the new owner half
+    /// names `me`, keeping `SLEEPERS`), with the index word as `me`'s pending operation.
+    #[inline]
+    fn claim_index(self, word: &AtomicU64, w: u64, me: Claimant) -> bool {
+        // SAFETY: the ring outlives the operation, which clears the pending operation before
+        // it returns.
+        unsafe { me.set_pending(word) };
+        let next = self.advance(w & POS, 1) | (u64::from(me.owner() | (owner(w) & FUTEX_WAITERS)) << 32);
+        // AcqRel: Acquire orders the last claimant's slot marks (seen by `covered`) before our
+        // write of its index owner; `len` and `join` read claimed positions behind the index.
+        word.compare_exchange(w, next, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    }
+
+    /// Names `me` in the slot of the position just claimed, then covers it: `uncovered`, pending
+    /// operation moved to the slot, `covered` (see the module docs).
+    #[inline]
+    fn cover(self, slot: &Slot, stamp_base: u32, uncovered: u32, covered: u32, me: Claimant, what: [&'static str; 3]) {
+        death_point(what[0]);
+        slot.state.store(state(stamp_base + uncovered, me.owner()), Ordering::Relaxed);
+        death_point(what[1]);
+        // SAFETY: as in `claim_index`.
+        unsafe { me.set_pending(&slot.state) };
+        death_point(what[2]);
+        slot.state.store(state(stamp_base + covered, me.owner()), Ordering::Relaxed);
+    }
+
+    /// If the slot at `index` holds `s`, a claim whose claimant died, end it: `to` is the state
+    /// it takes, `counter` the repair count.
+    #[cold]
+    fn repair(self, slot: &Slot, s: u64, to: u64, counter: &AtomicU64) {
+        // AcqRel: Acquire orders the dead claimant's mark before our write; Release orders ours
+        // before the slot's next claimant.
+        if slot.state.compare_exchange(s, to, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let _ = self.count_done(false);
+        }
+    }
+
+    /// After publishing (freeing) a slot claimed through `word`: wakes the other side if it may
+    /// sleep on `event` (the module docs say why a load of our own index word is enough).
+    #[inline]
+    fn wake_sleepers(self, word: &AtomicU64, event: &AtomicU32) {
+        if word.load(Ordering::Relaxed) & SLEEPERS != 0 && !mutant("queue_no_wake") {
+            // AcqRel: reads the sleeper's Release CAS, so its event read happens-before our bump.
+            word.fetch_and(!SLEEPERS, Ordering::AcqRel);
+            wake_all(event);
+        }
+    }
+
+    /// Claims the slot at the tail for writing (covered when this returns); returns its
+    /// position, or None if it is not free (full, last lap's message still being read, or the
+    /// last claimant not yet covered).
+    #[inline]
+    fn claim_write(self, me: Claimant) -> Option<u64> {
         let r = self.ring();
-        let cap = self.cfg().capacity;
-        let mut t = r.tail.load(Ordering::Relaxed);
+        let one_lap = self.cfg().one_lap as u32;
         loop {
-            let pos = t & !SLEEPERS;
-            let room = (cap - self.index(pos)).min(max as u64);
-            // Every slot of a batch is in `pos`'s lap: one stamp means free for all of them.
-            let free = low(self.lap(pos));
-            let mut k = 0;
-            while k < room && stamp(self.slot(self.index(pos) + k).state.load(Ordering::Acquire)) == free {
-                k += 1;
-            }
-            if k == 0 {
-                let now = r.tail.load(Ordering::Relaxed);
-                if now != t {
-                    t = now; // another producer moved on: try its position
-                    continue;
+            let t = r.tail.load(Ordering::Acquire);
+            let pos = t & POS;
+            let slot = self.slot(self.index(pos));
+            let lap = low(self.lap(pos));
+            let s = slot.state.load(Ordering::Acquire);
+            let phase = stamp(s).wrapping_sub(lap);
+            if phase == FREE {
+                if !self.covered(Side::Producer, t, me) {
+                    return None;
                 }
-                // Our position is current but its slot is not free yet: last lap's message is
-                // still there (or a consumer is still reading it).
+                if self.claim_index(&r.tail, t, me) {
+                    self.cover(
+                        slot,
+                        lap,
+                        WRITING_UNCOVERED,
+                        WRITING,
+                        me,
+                        ["put: claimed", "put: marked", "put: pending"],
+                    );
+                    return Some(pos);
+                }
+                continue;
+            }
+            let last_lap = phase.wrapping_add(one_lap);
+            if (last_lap == READING || last_lap == READING_UNCOVERED) && dead(s) && !mutant("queue_no_repair") {
+                // Last lap's reader died holding the slot: its message is lost; take it back.
+                self.repair(slot, s, state(lap + FREE, 0), &r.dead_readers);
+                continue;
+            }
+            if r.tail.load(Ordering::Relaxed) == t {
                 return None;
-            }
-            // AcqRel: Acquire pairs with a sleeping consumer's Release CAS that set SLEEPERS (its
-            // read of `not_empty` happens-before our bump); the new value drops the bit.
-            match r.tail.compare_exchange_weak(t, self.advance(pos, k), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => {
-                    if t & SLEEPERS != 0 {
-                        return Some((pos | SLEEPERS, k)); // the caller wakes after publishing
-                    }
-                    return Some((pos, k));
-                }
-                Err(cur) => {
-                    t = cur;
-                    spin_hint();
-                }
             }
         }
     }
 
-    /// Claims up to `max` published slots of one lap whose messages fit `fits`; returns the
-    /// first position and count. `Err(Some(needed))` if the first message does not fit,
-    /// `Err(None)` if nothing is published at the head.
+    /// Claims the published slot at the head for reading if its message fits `fit` (covered
+    /// when this returns); returns the position and the message length. `Err(Some(needed))` if
+    /// it does not fit, `Err(None)` if nothing is published at the head (empty, or still being
+    /// written). Slots of dead writers on the way are discarded.
     #[inline]
-    fn claim_read(self, max: usize, fit: usize) -> Result<(u64, u64), Option<usize>> {
+    fn claim_read(self, me: Claimant, fit: usize) -> Result<(u64, usize), Option<usize>> {
         let r = self.ring();
-        let cap = self.cfg().capacity;
-        let mut h = r.head.load(Ordering::Relaxed);
+        let one_lap = self.cfg().one_lap as u32;
         loop {
-            let pos = h & !SLEEPERS;
-            let room = (cap - self.index(pos)).min(max as u64);
-            let published = low(self.lap(pos) + 1);
-            let mut k = 0;
-            let mut too_big = None;
-            while k < room {
-                let state = self.slot(self.index(pos) + k).state.load(Ordering::Acquire);
-                if stamp(state) != published {
-                    break;
-                }
-                let len = (state >> 32) as usize;
+            let h = r.head.load(Ordering::Acquire);
+            let pos = h & POS;
+            let slot = self.slot(self.index(pos));
+            let lap = low(self.lap(pos));
+            let s = slot.state.load(Ordering::Acquire);
+            let phase = stamp(s).wrapping_sub(lap);
+            if phase == PUBLISHED {
+                let len = (owner(s) & !LEN_TAG) as usize;
                 if len > fit {
-                    too_big = Some(len);
-                    break;
-                }
-                k += 1;
-            }
-            if k == 0 {
-                let now = r.head.load(Ordering::Relaxed);
-                if now & !SLEEPERS != pos {
-                    h = now; // another consumer moved on: try its position
+                    if r.head.load(Ordering::Relaxed) == h {
+                        return Err(Some(len)); // too long for `fit`: it stays
+                    }
                     continue;
                 }
-                // Our position is current (head unchanged): a message too long for `fit` (it
-                // stays), or nothing published there: empty, or a producer is still writing it.
-                return Err(too_big);
-            }
-            // AcqRel: as in `claim_write`, for sleeping producers and `not_full`.
-            match r.head.compare_exchange_weak(h, self.advance(pos, k), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Ok((pos | (h & SLEEPERS), k)),
-                Err(cur) => {
-                    h = cur;
-                    spin_hint();
+                if !self.covered(Side::Consumer, h, me) {
+                    return Err(None);
                 }
+                if self.claim_index(&r.head, h, me) {
+                    self.cover(
+                        slot,
+                        lap,
+                        READING_UNCOVERED,
+                        READING,
+                        me,
+                        ["get: claimed", "get: marked", "get: pending"],
+                    );
+                    return Ok((pos, len));
+                }
+                continue;
+            }
+            if (phase == WRITING || phase == WRITING_UNCOVERED) && dead(s) && !mutant("queue_no_repair") {
+                // The producer died before publishing: no message; the slot is done for this lap.
+                let done = state(lap.wrapping_add(one_lap) + FREE, 0);
+                self.repair(slot, s, done, &r.dead_writers);
+                continue;
+            }
+            if phase.wrapping_sub(one_lap) < PHASES {
+                // Discarded (its slot is in the next lap): claim the position for nothing.
+                if self.covered(Side::Consumer, h, me) && self.claim_index(&r.head, h, me) {
+                    death_point("get: skipped");
+                }
+                continue;
+            }
+            if r.head.load(Ordering::Relaxed) == h {
+                return Err(None);
             }
         }
     }
@@ -562,26 +779,32 @@ impl<'a> QueueRef<'a> {
         let index = self.index(pos);
         let slot = self.slot(index);
         let data = self.slot_data(index);
-        // SAFETY: we claimed `pos` (its slot is free and ours until the stamp store below), and
-        // msg fits: callers check msg.len() <= max_msg.
+        // SAFETY: we claimed `pos` (its slot is ours until the stamp store below), and msg fits:
+        // callers check msg.len() <= max_msg.
         slot.access.write(|| unsafe { data.copy_from_nonoverlapping(msg.as_ptr(), msg.len()) });
+        death_point("put: written");
         // Release pairs with the consumer's Acquire state load: the bytes are visible.
         let release = if mutant("queue_relaxed_publish") { Ordering::Relaxed } else { Ordering::Release };
-        slot.state.store(((msg.len() as u64) << 32) | u64::from(low(self.lap(pos) + 1)), release);
+        let published = state(low(self.lap(pos)) + PUBLISHED, LEN_TAG | msg.len() as u32);
+        slot.state.store(published, release);
+        death_point("put: published");
     }
 
-    /// Hands the message at the claimed position `pos` to `out`, then frees the slot.
+    /// Hands the message (of `len` bytes) at the claimed position `pos` to `out`, then frees the
+    /// slot for the next lap.
     #[inline]
-    fn consume(self, pos: u64, out: impl FnOnce(&[u8])) {
+    fn consume(self, pos: u64, len: usize, out: impl FnOnce(&[u8])) {
         let index = self.index(pos);
         let slot = self.slot(index);
-        let len = (slot.state.load(Ordering::Relaxed) >> 32) as usize;
         let data = self.slot_data(index);
         // SAFETY: we claimed `pos`, a published slot: its `len` bytes are initialised and ours
         // until the stamp store below.
         slot.access.read(|| out(unsafe { core::slice::from_raw_parts(data, len) }));
-        // Release pairs with the producer's Acquire state load: we are done reading the bytes.
-        slot.state.store(u64::from(low(self.lap(pos) + self.cfg().one_lap)), Ordering::Release);
+        death_point("get: read");
+        // Release pairs with the producer's Acquire load: we are done reading the bytes.
+        let next = low(self.lap(pos) + self.cfg().one_lap) + FREE;
+        slot.state.store(state(next, 0), Ordering::Release);
+        death_point("get: freed");
     }
 
     // ---- non-blocking operations ------------------------------------------------------------
@@ -593,8 +816,9 @@ impl<'a> QueueRef<'a> {
         self.try_put_many(1, |_| msg).map(|_| ())
     }
 
-    /// Puts messages `msg(0)`, `msg(1)`, ... (at most `n`) while there is room, claiming them
-    /// with one CAS; returns how many. `Timeout` if none fit now.
+    /// Puts messages `msg(0)`, `msg(1)`, ... (at most `n`) while there is room; returns how
+    /// many. `Timeout` if none fit now. Each message is claimed and published on its own, so a
+    /// death mid-way loses at most the one being written.
     #[inline]
     pub fn try_put_many<'m>(self, n: usize, msg: impl Fn(usize) -> &'m [u8]) -> Result<usize, Error> {
         if (0..n).any(|i| msg(i).len() > self.max_msg()) {
@@ -603,21 +827,22 @@ impl<'a> QueueRef<'a> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        if n == 0 {
-            return Ok(0);
+        let (r, me) = (self.ring(), Claimant::current());
+        let mut k = 0;
+        while k < n {
+            let Some(pos) = self.claim_write(me) else { break };
+            self.publish(pos, msg(k));
+            k += 1;
         }
-        match self.claim_write(n) {
-            Some((pos, k)) => {
-                let first = pos & !SLEEPERS;
-                for i in 0..k {
-                    self.publish(first + i, msg(i as usize));
-                }
-                if pos & SLEEPERS != 0 && !mutant("queue_no_wake") {
-                    wake_all(&self.ring().not_empty);
-                }
-                Ok(k as usize)
-            }
-            None => Err(Error::Timeout),
+        // SAFETY: `me` is the calling thread; every slot it claimed is published.
+        unsafe { me.clear_pending() };
+        if k > 0 {
+            self.wake_sleepers(&r.tail, &r.not_empty);
+            Ok(k)
+        } else if n == 0 {
+            Ok(0)
+        } else {
+            Err(Error::Timeout)
         }
     }
 
@@ -635,40 +860,42 @@ impl<'a> QueueRef<'a> {
         Ok(got)
     }
 
-    /// Takes up to `n` messages that are there now, each of at most `fit` bytes, claiming them
-    /// with one CAS, and hands each to `out(i, bytes)`; returns how many. Stops before a message
-    /// longer than `fit` (`MsgSize` if it is the first).
+    /// Takes up to `n` messages that are there now, each of at most `fit` bytes, and hands each
+    /// to `out(i, bytes)`; returns how many. Stops before a message longer than `fit`
+    /// (`MsgSize` if it is the first).
     #[inline]
     pub fn try_get_many(self, n: usize, fit: usize, mut out: impl FnMut(usize, &[u8])) -> Result<usize, Error> {
         if n == 0 {
             return Ok(0);
         }
-        let mut claimed = self.claim_read(n, fit);
-        if claimed == Err(None) && self.is_closed() {
-            // Closed, and nothing published at the head: look once more (the Acquire load of
-            // `closed` made every put completed before `close` visible, which the first look may
-            // have missed), then answer `Closed` even if a slot was claimed and never published
-            // (its producer died or stopped): close releases every waiter.
-            if !mutant("queue_close_no_recheck") {
-                claimed = self.claim_read(n, fit);
+        let (r, me) = (self.ring(), Claimant::current());
+        let (mut k, mut last, mut closed) = (0, Err(None), false);
+        while k < n {
+            last = self.claim_read(me, fit);
+            if last == Err(None) && k == 0 && self.is_closed() {
+                // Closed, and nothing published at the head: look once more (the Acquire load
+                // of `closed` made every put completed before `close` visible, which the first
+                // look may have missed), then answer `Closed` even if a slot is claimed and
+                // never published (its producer stopped): close releases every waiter.
+                if !mutant("queue_close_no_recheck") {
+                    last = self.claim_read(me, fit);
+                }
+                closed = last == Err(None);
             }
-            if claimed == Err(None) {
-                return Err(Error::Closed);
-            }
+            let Ok((pos, len)) = last else { break };
+            self.consume(pos, len, |m| out(k, m));
+            k += 1;
         }
-        match claimed {
-            Ok((pos, k)) => {
-                let first = pos & !SLEEPERS;
-                for i in 0..k {
-                    self.consume(first + i, |m| out(i as usize, m));
-                }
-                if pos & SLEEPERS != 0 && !mutant("queue_no_wake") {
-                    wake_all(&self.ring().not_full);
-                }
-                Ok(k as usize)
-            }
+        // SAFETY: `me` is the calling thread; every slot it claimed is freed.
+        unsafe { me.clear_pending() };
+        if k > 0 {
+            self.wake_sleepers(&r.head, &r.not_full);
+            return Ok(k);
+        }
+        match last {
             Err(Some(needed)) => Err(Error::MsgSize { needed }),
-            Err(None) => Err(Error::Timeout),
+            Err(None) if closed => Err(Error::Closed),
+            _ => Err(Error::Timeout),
         }
     }
 
@@ -750,46 +977,63 @@ impl<'a> QueueRef<'a> {
         loop {
             // Read the event before looking at the ring: a wake after this read changes it.
             let seen = event.load(Ordering::Acquire);
+            if !mutant("queue_no_settle") {
+                self.settle_other(side);
+            }
             match attempt() {
                 Err(Error::Timeout) => {}
                 done => return done,
             }
             match self.must_sleep(side) {
                 Some(w) => {
-                    // Release pairs with the other side's AcqRel claim CAS (see module docs).
+                    // Release pairs with the AcqRel RMW that clears the bit (see module docs).
                     if w & SLEEPERS == 0
                         && word.compare_exchange(w, w | SLEEPERS, Ordering::AcqRel, Ordering::Relaxed).is_err()
                     {
                         continue;
                     }
-                    futex_wait(event, seen, deadline)?;
+                    match side {
+                        Side::Consumer => futex_wait(event, seen, deadline)?,
+                        Side::Producer => tick(event, seen, deadline, DEATH_TICK)?,
+                    }
                 }
                 None if !backoff.is_completed() => backoff.snooze(),
                 // The other side is mid-way through a slot: re-check in short ticks.
-                None => match futex_wait(event, seen, deadline.earliest(Deadline::after(MID_WRITE_TICK))) {
-                    Err(Error::Timeout) if deadline.remaining().is_some() => {}
-                    Err(e) => return Err(e),
-                    Ok(()) => {}
-                },
+                None => tick(event, seen, deadline, MID_WRITE_TICK)?,
             }
         }
     }
 
-    /// A cheap (loads only) guess that an attempt could succeed now.
+    /// A cheap (loads only) guess that an attempt could get on now: the slot at the index is
+    /// not one the side must wait for. (It reads the slot, not the other side's index: that
+    /// index is the other side's to write, on every message.)
     fn looks_ready(self, side: Side) -> bool {
         let r = self.ring();
+        let word = match side {
+            Side::Consumer => &r.head,
+            Side::Producer => &r.tail,
+        };
+        let pos = word.load(Ordering::Relaxed) & POS;
+        let s = self.slot(self.index(pos)).state.load(Ordering::Relaxed);
+        let phase = stamp(s).wrapping_sub(low(self.lap(pos)));
+        let ready = match side {
+            Side::Consumer => phase == PUBLISHED || dead(s) || phase.wrapping_sub(self.cfg().one_lap as u32) < PHASES,
+            Side::Producer => phase == FREE || dead(s),
+        };
+        ready || self.is_closed()
+    }
+
+    /// While waiting: settles the other side's last claim if its claimant died before covering
+    /// it (a dead writer's slot a consumer waits at, or a dead reader's slot a producer waits
+    /// for, that no later claim will settle).
+    #[cold]
+    fn settle_other(self, side: Side) {
+        let r = self.ring();
+        let me = Claimant::current();
         match side {
-            Side::Consumer => {
-                let pos = r.head.load(Ordering::Relaxed) & !SLEEPERS;
-                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(self.lap(pos) + 1)
-                    || self.is_closed()
-            }
-            Side::Producer => {
-                let pos = r.tail.load(Ordering::Relaxed) & !SLEEPERS;
-                stamp(self.slot(self.index(pos)).state.load(Ordering::Relaxed)) == low(self.lap(pos))
-                    || self.is_closed()
-            }
-        }
+            Side::Consumer => self.covered(Side::Producer, r.tail.load(Ordering::Acquire), me),
+            Side::Producer => self.covered(Side::Consumer, r.head.load(Ordering::Acquire), me),
+        };
     }
 
     /// If the side must sleep (nothing claimed by the other side that it waits for), the value of
@@ -799,12 +1043,12 @@ impl<'a> QueueRef<'a> {
         match side {
             Side::Consumer => {
                 let t = r.tail.load(Ordering::Acquire);
-                (t & !SLEEPERS == r.head.load(Ordering::Acquire) & !SLEEPERS).then_some(t)
+                (t & POS == r.head.load(Ordering::Acquire) & POS).then_some(t)
             }
             Side::Producer => {
                 let h = r.head.load(Ordering::Acquire);
-                let t = r.tail.load(Ordering::Acquire) & !SLEEPERS;
-                ((h & !SLEEPERS).wrapping_add(self.cfg().one_lap) == t).then_some(h)
+                let t = r.tail.load(Ordering::Acquire) & POS;
+                (self.distance(h & POS, t) >= self.cfg().capacity).then_some(h)
             }
         }
     }
@@ -814,12 +1058,19 @@ impl<'a> QueueRef<'a> {
     /// Marks one message as processed (Python's `task_done`). `State` if called more often than
     /// messages were put.
     pub fn task_done(self) -> Result<(), Error> {
+        self.count_done(true)
+    }
+
+    /// Adds one to `done` (`checked`: only while below the number of puts) and wakes joiners.
+    fn count_done(self, checked: bool) -> Result<(), Error> {
         let r = self.ring();
         let mut d = r.done.load(Ordering::Relaxed);
         loop {
-            let puts = self.count(r.tail.load(Ordering::Acquire) & !SLEEPERS);
-            let next = (d & !SLEEPERS) + 1;
-            if next > puts {
+            // Counts modulo `span`, as positions are.
+            let puts = self.count(r.tail.load(Ordering::Acquire) & POS);
+            let finished = d & !SLEEPERS;
+            let next = (finished + 1) % self.span();
+            if checked && finished == puts {
                 return Err(Error::State);
             }
             // AcqRel: pairs with a joiner's Release CAS that set SLEEPERS; drops the bit.
@@ -841,8 +1092,8 @@ impl<'a> QueueRef<'a> {
         loop {
             let seen = r.joined.load(Ordering::Acquire);
             let d = r.done.load(Ordering::Acquire);
-            let puts = self.count(r.tail.load(Ordering::Acquire) & !SLEEPERS);
-            if d & !SLEEPERS >= puts {
+            let puts = self.count(r.tail.load(Ordering::Acquire) & POS);
+            if d & !SLEEPERS == puts {
                 return Ok(());
             }
             if deadline.is_now() {
@@ -862,6 +1113,15 @@ impl<'a> QueueRef<'a> {
 enum Side {
     Producer,
     Consumer,
+}
+
+/// Sleeps on `event` (seen as `seen`) for at most `tick`; a tick that ends before `deadline`
+/// is not an error.
+fn tick(event: &AtomicU32, seen: u32, deadline: Deadline, tick: core::time::Duration) -> Result<(), Error> {
+    match futex_wait(event, seen, deadline.earliest(Deadline::after(tick))) {
+        Err(Error::Timeout) if deadline.remaining().is_some() => Ok(()),
+        done => done,
+    }
 }
 
 /// Bumps `event` and wakes everyone sleeping on it (in any process).

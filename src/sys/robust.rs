@@ -91,6 +91,12 @@ impl ThreadIdentity {
         }
     }
 
+    /// Whether the kernel will report this thread's death (it has a robust-list head we share).
+    #[inline]
+    pub(crate) fn reports_death(self) -> bool {
+        self.head != 0
+    }
+
     /// The identity of the calling thread.
     #[inline]
     pub(crate) fn current() -> ThreadIdentity {
