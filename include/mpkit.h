@@ -54,9 +54,9 @@ extern "C" {
 #define MPK_QUEUE_MAX_CAPACITY (1 << 30)
 
 /*
- Largest `max_msg`, in bytes (2^30). 1..=this is accepted; 0, or more than this, is `MPK_ERR_INVAL`.
+ Largest `max_msg`, in bytes (2^28). 1..=this is accepted; 0, or more than this, is `MPK_ERR_INVAL`.
  */
-#define MPK_QUEUE_MAX_MSG (1 << 30)
+#define MPK_QUEUE_MAX_MSG (1 << 28)
 
 /*
  A typed array (or value) in shared memory, with its lock. Thread-safe handle; the elements
@@ -228,6 +228,22 @@ typedef struct {
      */
     bool daemon;
 } mpk_process_opts;
+
+/*
+ What a queue repaired after a process died mid-operation (see `mpk_queue_stats`).
+ */
+typedef struct {
+    /*
+     Puts abandoned by a dead producer (claimed, never published), stepped over by a consumer:
+     the message being put is lost, no other.
+     */
+    uint64_t dead_writers;
+    /*
+     Gets abandoned by a dead consumer (claimed, not returned to its caller), whose slot a
+     producer took back: that one message is lost.
+     */
+    uint64_t dead_readers;
+} mpk_queue_repairs;
 
 
 
@@ -1002,9 +1018,10 @@ size_t mpk_queue_capacity(const mpk_queue *q);
 
 /*
  Closes the queue for every process: puts fail with `MPK_ERR_CLOSED`; gets drain what is
- left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken. A slot claimed by a put that never
- finished (its process died or stopped) counts as not there: gets waiting at it return
- `MPK_ERR_CLOSED` (messages put behind it stay unreachable).
+ left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken. A slot claimed by a put that has
+ not finished (its process is stopped, or is a thread whose death the kernel does not report)
+ counts as not there: gets waiting at it return `MPK_ERR_CLOSED` (messages put behind it stay
+ unreachable). A put whose process died is repaired, not waited for (see `mpk_queue_stats`).
 
  # Safety
  `q` is NULL or a queue.
@@ -1146,6 +1163,18 @@ mpk_status mpk_queue_put_many(mpk_queue *q,
  either is 0 or too large.
  */
 size_t mpk_queue_size(size_t capacity, size_t max_msg);
+
+/*
+ Writes the queue's repair counts to `*out`. A process killed between claiming a slot and
+ publishing (or freeing) it is noticed by the next process that waits for that slot, with no
+ system call: the kernel marks the claim when the process dies, and the waiter ends it. Each
+ repair also counts as one `mpk_queue_task_done`, so `mpk_queue_join` does not wait for the
+ lost message. A stopped process is alive: its claims are waited for, never repaired.
+
+ # Safety
+ `q` is NULL or a queue; `out` is NULL or writable.
+ */
+mpk_status mpk_queue_stats(const mpk_queue *q, mpk_queue_repairs *out);
 
 /*
  Marks one message processed (JoinableQueue). `MPK_ERR_STATE` if called more often than

@@ -612,6 +612,12 @@ public:
     std::size_t size() const noexcept { return mpk_queue_len(h_.get()); }
     bool empty() const noexcept { return size() == 0; }
     std::size_t capacity() const noexcept { return mpk_queue_capacity(h_.get()); }
+    /// Slots repaired after a process died holding them (see mpk_queue_stats).
+    mpk_queue_repairs repairs() const {
+        mpk_queue_repairs r{};
+        detail::check(mpk_queue_stats(h_.get(), &r), "mpk_queue_stats");
+        return r;
+    }
 
     mpk_queue* native_handle() const noexcept { return h_.get(); }
 

@@ -290,9 +290,10 @@ pub unsafe extern "C" fn mpk_queue_max_msg(q: *const mpk_queue) -> usize {
 }
 
 /// Closes the queue for every process: puts fail with `MPK_ERR_CLOSED`; gets drain what is
-/// left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken. A slot claimed by a put that never
-/// finished (its process died or stopped) counts as not there: gets waiting at it return
-/// `MPK_ERR_CLOSED` (messages put behind it stay unreachable).
+/// left, then fail with `MPK_ERR_CLOSED`. Sleepers are woken. A slot claimed by a put that has
+/// not finished (its process is stopped, or is a thread whose death the kernel does not report)
+/// counts as not there: gets waiting at it return `MPK_ERR_CLOSED` (messages put behind it stay
+/// unreachable). A put whose process died is repaired, not waited for (see `mpk_queue_stats`).
 ///
 /// # Safety
 /// `q` is NULL or a queue.
@@ -302,6 +303,36 @@ pub unsafe extern "C" fn mpk_queue_close(q: *mut mpk_queue) -> mpk_status {
         // SAFETY: forwarded caller duty.
         unsafe { ring(q) }?.close();
         Ok(())
+    })
+}
+
+/// What a queue repaired after a process died mid-operation (see `mpk_queue_stats`).
+#[repr(C)]
+pub struct mpk_queue_repairs {
+    /// Puts abandoned by a dead producer (claimed, never published), stepped over by a consumer:
+    /// the message being put is lost, no other.
+    pub dead_writers: u64,
+    /// Gets abandoned by a dead consumer (claimed, not returned to its caller), whose slot a
+    /// producer took back: that one message is lost.
+    pub dead_readers: u64,
+}
+
+/// Writes the queue's repair counts to `*out`. A process killed between claiming a slot and
+/// publishing (or freeing) it is noticed by the next process that waits for that slot, with no
+/// system call: the kernel marks the claim when the process dies, and the waiter ends it. Each
+/// repair also counts as one `mpk_queue_task_done`, so `mpk_queue_join` does not wait for the
+/// lost message. A stopped process is alive: its claims are waited for, never repaired.
+///
+/// # Safety
+/// `q` is NULL or a queue; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mpk_queue_stats(q: *const mpk_queue, out: *mut mpk_queue_repairs) -> mpk_status {
+    call(|| {
+        non_null(out)?;
+        // SAFETY: forwarded caller duty.
+        let r = unsafe { ring(q) }?.repairs();
+        // SAFETY: checked non-NULL; writable by the caller's contract.
+        unsafe { write_out(out, mpk_queue_repairs { dead_writers: r.dead_writers, dead_readers: r.dead_readers }) }
     })
 }
 

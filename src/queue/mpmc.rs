@@ -2,71 +2,86 @@
 //! [`Queue`](crate::Queue): any number of producer and consumer threads in any number of
 //! processes, messages of 0..=`max_msg` bytes, in place in any (shared) memory.
 //!
-//! # Slots and positions (Vyukov / crossbeam `ArrayQueue`, claimed per slot)
+//! # Slots and positions (Vyukov / crossbeam `ArrayQueue`)
 //! A position is `lap * one_lap + index` (`one_lap` = the power of two above `capacity`, at
-//! least 4), so any capacity works without division. Slot `index` carries a 64-bit state word:
-//! an *owner half* (high 32 bits) and a `stamp` (low 32 bits). The stamp is the low 32 bits of
-//! `lap(pos) + phase`, where `lap(pos) = pos - index` is the position of the lap's first slot.
-//! Stamps are only compared for equality with values less than a lap apart.
+//! least 8), kept in 32 bits that wrap (`one_lap` divides 2^32), so any capacity works without
+//! division. Slot `index` carries a 64-bit state word: an *owner half* (high 32 bits) and a
+//! `stamp` (low 32 bits), `lap(pos) + phase` with `lap(pos) = pos - index`, the position of the
+//! lap's first slot. Stamps are only compared for equality with values less than a lap apart.
 //!
-//! | phase (stamp − lap)  | owner half                         | meaning for position `pos`            |
-//! |----------------------|------------------------------------|---------------------------------------|
-//! | 0 `FREE`             | 0                                  | a producer may claim it               |
-//! | 1 `WRITING`          | claimant (TID, `ANON`, or dead)    | a producer is writing the message     |
-//! | 2 `PUBLISHED`        | `LEN_TAG` \| message length        | a consumer may claim it               |
-//! | 3 `READING`          | claimant (TID, `ANON`, or dead)    | a consumer is reading the message     |
-//! | `one_lap` (next lap) | 0                                  | done: free for position `pos + one_lap` |
+//! | phase (stamp − lap)     | owner half                    | meaning for position `pos`              |
+//! |-------------------------|-------------------------------|-----------------------------------------|
+//! | 0 `FREE`                | 0                             | a producer may claim it                 |
+//! | 1 `WRITING_UNCOVERED`   | claimant                      | claimed; its pending operation moving   |
+//! | 2 `WRITING`             | claimant, or dead             | a producer is writing the message       |
+//! | 3 `PUBLISHED`           | `LEN_TAG` \| length           | a consumer may claim it                 |
+//! | 4 `READING_UNCOVERED`   | claimant                      | claimed; its pending operation moving   |
+//! | 5 `READING`             | claimant, or dead             | a consumer is reading the message       |
+//! | `one_lap` (next lap)    | 0                             | done: free for position `pos + one_lap` |
 //!
 //! Storing the lap rather than the position (Vyukov's `seq[i] = i`) makes an all-zero slot a free
 //! slot of lap 0, so a ring over fresh zeroed pages (an owned region) needs no pass over its
 //! slots: [`QueueRef::init_zeroed`] writes the control block only, and a slot's page is touched
 //! when a message first reaches it. A 2^30-slot ring costs nothing until used.
 //!
-//! A producer claims the slot at `tail` with one CAS on the slot's state, `FREE` → `WRITING` with
-//! its own owner half, and then moves `tail` on with a CAS; a consumer claims the slot at `head`,
-//! `PUBLISHED` → `READING`, and moves `head` on. Whoever finds the slot at `tail` (`head`) already
-//! claimed for the lap moves the index on for its claimant (helping), so a claimant that stops
-//! between its two CASes holds nobody up. Since the claim and the claimant's name are one CAS,
-//! every claimed slot says who holds it. The writer publishes with one Release store (stamp and
-//! length); the reader frees the slot with one Release store (the next lap's `FREE`); each pairs
-//! with the Acquire load (or CAS) of the slot's next owner.
+//! `tail` and `head` are index words: the next position to claim (low half) and an owner half
+//! naming the last claimant, plus the sleepers bit. A producer claims the position at `tail` with
+//! one CAS once its slot is `FREE`, a consumer the one at `head` once it is `PUBLISHED`; only
+//! free (published) slots are claimed, so nobody waits inside a claimed range. Stamps are stored
+//! with Release after the slot's bytes are written (or read) and loaded with Acquire before they
+//! are read (or overwritten): each stamp store pairs with the next owner's stamp load.
 //!
-//! # Peer death: repair
-//! Before its claiming CAS a thread names the slot's owner half as its robust-list operation in
-//! progress (`list_op_pending`, shared with glibc, see `sys::robust`) and clears it once the
-//! half no longer holds its TID. A thread that dies while it holds the slot (killed between claim
-//! and publish, or between claim and free) thus has its TID in the owner half replaced by
-//! `FUTEX_OWNER_DIED` by the kernel, during its exit, before its TID can be reused. No process
-//! watches anything, and the fast path makes no system call:
-//! - a consumer that finds the slot at `head` `WRITING` with a dead owner turns it into the next
-//!   lap's `FREE` (one CAS: the write is abandoned, its message never existed) and goes on;
-//! - a producer that finds the slot at `tail` still `READING` from the last lap with a dead owner
-//!   turns it into this lap's `FREE` (the message is lost with its reader) and claims it.
+//! # Peer death: every claim names its claimant where the kernel can mark it
+//! A thread that dies holding a slot must leave a mark that the next waiter can see, without any
+//! system call on the fast path and without robbing a live (slow, or `SIGSTOP`ped) claimant. The
+//! kernel gives one such mark per thread: before a thread exits, for any reason, it checks the
+//! word named by the thread's robust-list `list_op_pending` (shared with glibc, see
+//! `sys::robust`) and, if that word holds the thread's TID, replaces the TID with
+//! `FUTEX_OWNER_DIED` (keeping `FUTEX_WAITERS`). So a claim runs:
+//! 1. pending := the index word's owner half; CAS the index word to (next position, our TID);
+//! 2. slot := `*_UNCOVERED` with our TID; pending := the slot's owner half; slot := `WRITING`
+//!    (`READING`) with our TID: the claim is *covered*;
+//! 3. write (read) the message; publish (free) the slot; clear pending.
 //!
-//! A live claimant is never robbed: a stopped (`SIGSTOP`) or slow one keeps its TID in the slot,
-//! and waiters wait for it. Each repair is counted ([`QueueRef::repairs`]) and counts as a
-//! `task_done` (the message will never be done by anyone), so `join` does not wait for it. What
-//! a death loses is at most the one message its claimant was writing or reading. A length in the
-//! owner half carries `LEN_TAG` (bit 29, never set in a TID), so the kernel never mistakes a
-//! published slot for the dying thread's. Threads whose death the kernel does not report (no
-//! robust-list head, or a build without `std`) claim as `ANON_CLAIMANT`: their slots are never
-//! repaired, and a waiter behind one waits as it would for a live claimant ([`close`] releases it).
+//! At each instant the pending word holds our TID: the index word until step 2 (nobody
+//! overwrites it, see below), then the slot until step 3 replaces our TID by a length (with
+//! `LEN_TAG`, bit 29, never set in a TID) or by 0. Whoever claims next through the same index
+//! word overwrites the last claimant's TID there, so first it checks that the last claim is
+//! covered (its slot is past `*_UNCOVERED`), and waits if not (a live claimant is a few stores
+//! away from it). If the index word's owner half is `FUTEX_OWNER_DIED`, the last claimant died
+//! before covering: the checker *settles* it (marks that slot dead). Waiters settle too, so a
+//! dead claim is marked even if no one claims after it. Then a dead claim is ended by the side
+//! that waits for it:
+//! - a consumer that finds the slot at `head` `WRITING*` with a dead owner turns it into the next
+//!   lap's `FREE` (the write is abandoned; its message never existed), then claims the position
+//!   for nothing and goes on;
+//! - a producer that finds the slot at `tail` still `READING*` from the last lap with a dead
+//!   owner turns it into this lap's `FREE` (the message is lost with its reader) and claims it.
+//!
+//! Each repair is counted ([`QueueRef::repairs`]) and counts as a `task_done` (nobody will finish
+//! that message), so `join` does not wait for it. What a death loses is at most the one message
+//! its claimant was writing or reading: never a duplicate, a torn message, or a live process's
+//! message. Threads whose death the kernel does not report (no robust-list head, or a build
+//! without `std`) claim as `ANON_CLAIMANT`: their claims are never repaired, and a waiter behind
+//! one waits as it would for a live claimant ([`close`](QueueRef::close) releases it). Limit: a
+//! thread stopped for 2^32 claims between reading an index word and its CAS could find the same
+//! word again (the positions wrap) and claim a position it did not check.
 //!
 //! # Sleeping without a syscall on the fast path
-//! Bit 63 of `tail` says "consumers may sleep on `not_empty`"; bit 63 of `head` says "producers
-//! may sleep on `not_full`"; bit 63 of `done` says "joiners may sleep on `joined`". A waiter
-//! reads the event word, then sets the bit with a CAS on the index word *at the value that proves
-//! it must wait* (tail == head: no position handed to producers; head + one_lap == tail: none
-//! handed to consumers). Moving the index on keeps the bit. After publishing (freeing), the
-//! claimant looks at the index word: if the bit is set, it clears it, bumps the event and wakes
-//! everyone on it. The waiter's CAS comes before the move of the position it waits for (the move
-//! needs the index at that position, the waiter's CAS needs it there too), so the claimant's look,
-//! after its own move, sees the bit; and the waiter's event read happens-before the bump (the
-//! clearing RMW reads the waiter's Release CAS), so the futex either sees a changed word or the
-//! wake. Since only a claimant that finished clears the bit, a claimant that dies cannot take a
-//! wake-up with it: the next one to finish wakes the sleepers, who then repair the dead slot.
-//! A producer blocked on a full ring re-checks every [`DEATH_TICK`] even so, for the one case no
-//! later claimant fixes: the only reader died between its claim and its move of `head`.
+//! Bit 63 of `tail` (the owner half's `FUTEX_WAITERS`, which the kernel keeps) says "consumers may
+//! sleep on `not_empty`"; bit 63 of `head` says "producers may sleep on `not_full`"; bit 63 of
+//! `done` says "joiners may sleep on `joined`". A waiter reads the event word, then sets the bit
+//! with a CAS on the index word *at the value that proves it must wait* (tail == head: no position
+//! handed to producers; head + capacity == tail: none handed to consumers). Claims keep the bit.
+//! After publishing (freeing), the claimant looks at its index word: if the bit is set, it clears
+//! it, bumps the event and wakes everyone on it. The waiter's CAS comes before the claim of the
+//! position it waits for (both need the index at that position), so the claimant's look, after its
+//! own claim CAS, sees the bit; and the waiter's event read happens-before the bump (the clearing
+//! RMW reads the waiter's Release CAS), so the futex either sees a changed word or the wake. Since
+//! only a claimant that finished clears the bit, a claimant that dies cannot take a wake-up with
+//! it: the next one to finish wakes the sleepers, who then repair the dead slot. A producer
+//! blocked on a full ring re-checks every [`DEATH_TICK`] even so, for the one case no later
+//! claimant fixes: the only reader died holding a slot.
 //!
 //! Before sleeping a waiter spins (loads only) for a budget kept in the ring: grown when spinning
 //! succeeded, halved when it had to sleep anyway. While the slot a waiter needs is claimed by a
