@@ -270,7 +270,7 @@ fn corrupted_queue_layout_is_bad_object() {
         ("ring reserved", 92, 4, &[1]),
         ("ring max_msg", 96, 8, &[0, 16, 25, 1 << 40]),
         ("ring stride", 104, 8, &[0, 8, 16, 24, 40, 1 << 40, u64::MAX]),
-        ("ring tail", 128, 8, &[5, 7, 8 + 6, 1 << 62]),
+        ("ring tail", 128, 8, &[5, 7, 8 + 6, 16, (1 << 32) | 6]),
         ("ring head", 192, 8, &[5, 7, 8]),
     ];
     let mut missed = Vec::new();
