@@ -4,20 +4,18 @@
 //!
 //! # Slots and positions (Vyukov / crossbeam `ArrayQueue`)
 //! A position is `lap * one_lap + index` (`one_lap` = the power of two above `capacity`, at
-//! least 8), kept in 32 bits that wrap (`one_lap` divides 2^32), so any capacity works without
+//! least 4), kept in 32 bits that wrap (`one_lap` divides 2^32), so any capacity works without
 //! division. Slot `index` carries a 64-bit state word: an *owner half* (high 32 bits) and a
 //! `stamp` (low 32 bits), `lap(pos) + phase` with `lap(pos) = pos - index`, the position of the
 //! lap's first slot. Stamps are only compared for equality with values less than a lap apart.
 //!
-//! | phase (stamp − lap)     | owner half                    | meaning for position `pos`              |
-//! |-------------------------|-------------------------------|-----------------------------------------|
-//! | 0 `FREE`                | 0                             | a producer may claim it                 |
-//! | 1 `WRITING_UNCOVERED`   | claimant                      | claimed; its pending operation moving   |
-//! | 2 `WRITING`             | claimant, or dead             | a producer is writing the message       |
-//! | 3 `PUBLISHED`           | `LEN_TAG` \| length           | a consumer may claim it                 |
-//! | 4 `READING_UNCOVERED`   | claimant                      | claimed; its pending operation moving   |
-//! | 5 `READING`             | claimant, or dead             | a consumer is reading the message       |
-//! | `one_lap` (next lap)    | 0                             | done: free for position `pos + one_lap` |
+//! | phase (stamp − lap)  | owner half                 | meaning for position `pos`              |
+//! |----------------------|----------------------------|-----------------------------------------|
+//! | 0 `FREE`             | 0                          | a producer may claim it                 |
+//! | 1 `WRITING`          | claimant, or dead          | a producer is writing the message       |
+//! | 2 `PUBLISHED`        | `LEN_TAG` \| length        | a consumer may claim it                 |
+//! | 3 `READING`          | claimant, or dead          | a consumer is reading the message       |
+//! | `one_lap` (next lap) | 0                          | done: free for position `pos + one_lap` |
 //!
 //! Storing the lap rather than the position (Vyukov's `seq[i] = i`) makes an all-zero slot a free
 //! slot of lap 0, so a ring over fresh zeroed pages (an owned region) needs no pass over its
@@ -39,23 +37,25 @@
 //! `sys::robust`) and, if that word holds the thread's TID, replaces the TID with
 //! `FUTEX_OWNER_DIED` (keeping `FUTEX_WAITERS`). So a claim runs:
 //! 1. pending := the index word's owner half; CAS the index word to (next position, our TID);
-//! 2. slot := `*_UNCOVERED` with our TID; pending := the slot's owner half; slot := `WRITING`
-//!    (`READING`) with our TID: the claim is *covered*;
+//! 2. slot := `WRITING` (`READING`) with our TID; pending := the slot's owner half; then the
+//!    claim is *covered*: `tail_covered` (`head_covered`) := position + 1;
 //! 3. write (read) the message; publish (free) the slot; clear pending.
 //!
 //! At each instant the pending word holds our TID: the index word until step 2 (nobody
 //! overwrites it, see below), then the slot until step 3 replaces our TID by a length (with
 //! `LEN_TAG`, bit 29, never set in a TID) or by 0. Whoever claims next through the same index
 //! word overwrites the last claimant's TID there, so first it checks that the last claim is
-//! covered (its slot is past `*_UNCOVERED`), and waits if not (a live claimant is a few stores
-//! away from it). If the index word's owner half is `FUTEX_OWNER_DIED`, the last claimant died
+//! covered (the covered word has reached it, or its slot is marked dead), and waits if not (a
+//! live claimant is a few stores away). The covered word sits in the index word's cache line,
+//! which that claimer is about to write anyway, and the slot takes one store more than a plain
+//! Vyukov ring. If the index word's owner half is `FUTEX_OWNER_DIED`, the last claimant died
 //! before covering: the checker *settles* it (marks that slot dead). Waiters settle too, so a
 //! dead claim is marked even if no one claims after it. Then a dead claim is ended by the side
 //! that waits for it:
-//! - a consumer that finds the slot at `head` `WRITING*` with a dead owner turns it into the next
+//! - a consumer that finds the slot at `head` `WRITING` with a dead owner turns it into the next
 //!   lap's `FREE` (the write is abandoned; its message never existed), then claims the position
 //!   for nothing and goes on;
-//! - a producer that finds the slot at `tail` still `READING*` from the last lap with a dead
+//! - a producer that finds the slot at `tail` still `READING` from the last lap with a dead
 //!   owner turns it into this lap's `FREE` (the message is lost with its reader) and claims it.
 //!
 //! Each repair is counted ([`QueueRef::repairs`]) and counts as a `task_done` (nobody will finish
@@ -117,13 +117,11 @@ pub const MAX_MSG: usize = 1 << 28;
 
 /// Slot phases: a slot's stamp is its lap plus one of these (see the module docs).
 const FREE: u32 = 0;
-const WRITING_UNCOVERED: u32 = 1;
-const WRITING: u32 = 2;
-const PUBLISHED: u32 = 3;
-const READING_UNCOVERED: u32 = 4;
-const READING: u32 = 5;
+const WRITING: u32 = 1;
+const PUBLISHED: u32 = 2;
+const READING: u32 = 3;
 /// Phases per lap.
-const PHASES: u32 = 6;
+const PHASES: u32 = 4;
 /// The position half of an index word; the high half is its owner half (last claimant, and
 /// `SLEEPERS` as its `FUTEX_WAITERS` bit).
 const POS: u64 = 0xffff_ffff;
@@ -161,10 +159,15 @@ pub(crate) struct Ring {
     _p0: [u8; 64 - size_of::<Config>()],
     /// Next position to claim for writing (`SLEEPERS`: consumers may sleep).
     tail: AtomicU64,
-    _p1: [u8; 56],
+    /// One more than the last position claimed through `tail` whose claim is covered (module
+    /// docs); 0 for none yet.
+    tail_covered: AtomicU64,
+    _p1: [u8; 48],
     /// Next position to claim for reading (`SLEEPERS`: producers may sleep).
     head: AtomicU64,
-    _p2: [u8; 56],
+    /// As `tail_covered`, for `head`.
+    head_covered: AtomicU64,
+    _p2: [u8; 48],
     /// Futex words, bumped to wake consumers / producers.
     not_empty: AtomicU32,
     not_full: AtomicU32,
@@ -234,7 +237,7 @@ fn dead(state: u64) -> bool {
 
 /// `one_lap` of a ring of `capacity` slots: above every index, and room for the phases.
 fn one_lap_for(capacity: u64) -> u64 {
-    (capacity + 1).next_power_of_two().max(8)
+    (capacity + 1).next_power_of_two().max(PHASES as u64)
 }
 
 const fn round8(n: usize) -> usize {
@@ -376,9 +379,11 @@ impl<'a> QueueRef<'a> {
             },
             _p0: [0; 64 - size_of::<Config>()],
             tail: AtomicU64::new(0),
-            _p1: [0; 56],
+            tail_covered: AtomicU64::new(0),
+            _p1: [0; 48],
             head: AtomicU64::new(0),
-            _p2: [0; 56],
+            head_covered: AtomicU64::new(0),
+            _p2: [0; 48],
             not_empty: AtomicU32::new(0),
             not_full: AtomicU32::new(0),
             closed: AtomicU32::new(0),
@@ -606,10 +611,20 @@ impl<'a> QueueRef<'a> {
 
     // ---- claiming -------------------------------------------------------------------------
 
-    /// Whether the last claim through an index word of `side`, seen as `w`, is covered: the
-    /// slot of the position before `w`'s names its claimant where the kernel will mark it, so
-    /// that our claim may overwrite the claimant's name in the index word. A claim whose thread
-    /// died uncovered (the kernel marked the index word) is settled here: its slot is marked dead.
+    /// The index word of `side` and its covered word.
+    #[inline(always)]
+    fn words(self, side: Side) -> (&'a AtomicU64, &'a AtomicU64) {
+        let r = self.ring();
+        match side {
+            Side::Producer => (&r.tail, &r.tail_covered),
+            Side::Consumer => (&r.head, &r.head_covered),
+        }
+    }
+
+    /// Whether the last claim through the index word of `side`, seen as `w`, is covered: its
+    /// claimant's pending operation has moved to its slot, so that our claim may overwrite the
+    /// claimant's name in the index word. A claim whose thread died before covering it (the
+    /// kernel marked the index word) is settled here: its slot is marked dead.
     #[inline]
     fn covered(self, side: Side, w: u64, me: Claimant) -> bool {
         let last = owner(w) & !FUTEX_WAITERS;
@@ -617,51 +632,60 @@ impl<'a> QueueRef<'a> {
             return true; // nobody before us, or our own claim (covered before we went on)
         }
         let p = self.prev(w & POS);
+        // Covered at `p` or later (positions wrap: compare within half the space).
+        let covered = self.words(side).1.load(Ordering::Acquire);
+        if covered != 0 && (covered - 1).wrapping_sub(p) & POS < 1 << 31 {
+            return true;
+        }
         let slot = self.slot(self.index(p));
         let lap = low(self.lap(p));
         let s = slot.state.load(Ordering::Acquire);
-        let (unmarked, uncovered, covered) = match side {
-            Side::Producer => (FREE, WRITING_UNCOVERED, WRITING),
-            Side::Consumer => (PUBLISHED, READING_UNCOVERED, READING),
+        let (unnamed, named) = match side {
+            Side::Producer => (FREE, WRITING),
+            Side::Consumer => (PUBLISHED, READING),
         };
         let phase = stamp(s).wrapping_sub(lap);
-        if (phase != unmarked && phase != uncovered) || dead(s) {
-            return true;
+        if (phase != unnamed && phase != named) || dead(s) {
+            return true; // done with, or marked dead by the kernel
         }
         if last & FUTEX_OWNER_DIED == 0 || mutant("queue_no_settle") {
-            return false; // its claimant is live, between two stores: wait for it
+            return false; // its claimant is live, a few stores from covering: wait for it
         }
         // The claimant died with the index word as its pending operation: mark its slot dead.
-        let dead_claim = state(lap + covered, FUTEX_OWNER_DIED);
         // AcqRel: as in `repair`. If the slot changed meanwhile, look again.
+        let dead_claim = state(lap + named, FUTEX_OWNER_DIED);
         slot.state.compare_exchange(s, dead_claim, Ordering::AcqRel, Ordering::Relaxed).is_ok()
             || self.covered(side, w, me)
     }
 
-    /// Claims position `pos` through the index `word` seen as `w` (one CAS; the new owner half
-    /// names `me`, keeping `SLEEPERS`), with the index word as `me`'s pending operation.
+    /// Claims position `pos` through the index word of `side` seen as `w` (one CAS; the new
+    /// owner half names `me`, keeping `SLEEPERS`), with the index word as `me`'s pending
+    /// operation.
     #[inline]
-    fn claim_index(self, word: &AtomicU64, w: u64, me: Claimant) -> bool {
+    fn claim_index(self, side: Side, w: u64, me: Claimant) -> bool {
+        let word = self.words(side).0;
         // SAFETY: the ring outlives the operation, which clears the pending operation before
         // it returns.
         unsafe { me.set_pending(word) };
         let next = self.advance(w & POS, 1) | (u64::from(me.owner() | (owner(w) & FUTEX_WAITERS)) << 32);
-        // AcqRel: Acquire orders the last claimant's slot marks (seen by `covered`) before our
-        // write of its index owner; `len` and `join` read claimed positions behind the index.
+        // AcqRel: `len` and `join` read claimed positions behind the index.
         word.compare_exchange(w, next, Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 
-    /// Names `me` in the slot of the position just claimed, then covers it: `uncovered`, pending
-    /// operation moved to the slot, `covered` (see the module docs).
+    /// Names `me` in the slot of position `pos`, just claimed through `side`'s index word (its
+    /// `named` phase), moves the pending operation to the slot, and marks the claim covered.
     #[inline]
-    fn cover(self, slot: &Slot, stamp_base: u32, uncovered: u32, covered: u32, me: Claimant, what: [&'static str; 3]) {
+    fn cover(self, side: Side, pos: u64, named: u32, me: Claimant, what: [&'static str; 3]) {
+        let slot = self.slot(self.index(pos));
         death_point(what[0]);
-        slot.state.store(state(stamp_base + uncovered, me.owner()), Ordering::Relaxed);
+        slot.state.store(state(low(self.lap(pos)) + named, me.owner()), Ordering::Relaxed);
         death_point(what[1]);
         // SAFETY: as in `claim_index`.
         unsafe { me.set_pending(&slot.state) };
         death_point(what[2]);
-        slot.state.store(state(stamp_base + covered, me.owner()), Ordering::Relaxed);
+        // Release: the slot's name is visible to whoever sees the claim covered. `pos + 1`, so
+        // that 0 (a new ring) means nothing covered yet.
+        self.words(side).1.store(pos + 1, Ordering::Release);
     }
 
     /// If the slot at `index` holds `s`, a claim whose claimant died, end it: `to` is the state
@@ -705,21 +729,14 @@ impl<'a> QueueRef<'a> {
                 if !self.covered(Side::Producer, t, me) {
                     return None;
                 }
-                if self.claim_index(&r.tail, t, me) {
-                    self.cover(
-                        slot,
-                        lap,
-                        WRITING_UNCOVERED,
-                        WRITING,
-                        me,
-                        ["put: claimed", "put: marked", "put: pending"],
-                    );
+                if self.claim_index(Side::Producer, t, me) {
+                    self.cover(Side::Producer, pos, WRITING, me, ["put: claimed", "put: named", "put: pending"]);
                     return Some(pos);
                 }
                 continue;
             }
             let last_lap = phase.wrapping_add(one_lap);
-            if (last_lap == READING || last_lap == READING_UNCOVERED) && dead(s) && !mutant("queue_no_repair") {
+            if last_lap == READING && dead(s) && !mutant("queue_no_repair") {
                 // Last lap's reader died holding the slot: its message is lost; take it back.
                 self.repair(slot, s, state(lap + FREE, 0), &r.dead_readers);
                 continue;
@@ -756,20 +773,13 @@ impl<'a> QueueRef<'a> {
                 if !self.covered(Side::Consumer, h, me) {
                     return Err(None);
                 }
-                if self.claim_index(&r.head, h, me) {
-                    self.cover(
-                        slot,
-                        lap,
-                        READING_UNCOVERED,
-                        READING,
-                        me,
-                        ["get: claimed", "get: marked", "get: pending"],
-                    );
+                if self.claim_index(Side::Consumer, h, me) {
+                    self.cover(Side::Consumer, pos, READING, me, ["get: claimed", "get: named", "get: pending"]);
                     return Ok((pos, len));
                 }
                 continue;
             }
-            if (phase == WRITING || phase == WRITING_UNCOVERED) && dead(s) && !mutant("queue_no_repair") {
+            if phase == WRITING && dead(s) && !mutant("queue_no_repair") {
                 // The producer died before publishing: no message; the slot is done for this lap.
                 let done = state(lap.wrapping_add(one_lap) + FREE, 0);
                 self.repair(slot, s, done, &r.dead_writers);
@@ -777,7 +787,7 @@ impl<'a> QueueRef<'a> {
             }
             if phase.wrapping_sub(one_lap) < PHASES {
                 // Discarded (its slot is in the next lap): claim the position for nothing.
-                if self.covered(Side::Consumer, h, me) && self.claim_index(&r.head, h, me) {
+                if self.covered(Side::Consumer, h, me) && self.claim_index(Side::Consumer, h, me) {
                     death_point("get: skipped");
                 }
                 continue;
