@@ -92,6 +92,7 @@ impl ThreadIdentity {
     }
 
     /// Whether the kernel will report this thread's death (it has a robust-list head we share).
+    #[cfg(feature = "std")] // the queue's claimant, anonymous without `std`
     #[inline]
     pub(crate) fn reports_death(self) -> bool {
         self.head != 0
