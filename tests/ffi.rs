@@ -372,9 +372,15 @@ fn queue_null_and_bad_arguments() {
         let not_q = junk.as_mut_ptr().cast::<mpk_queue>();
         assert_eq!(mpk_queue_put(not_q, buf.as_ptr().cast(), 1, 0), MPK_ERR_BAD_OBJECT);
         assert_eq!(mpk_queue_len(not_q), 0);
+        let mut repairs = mpk_queue_repairs { dead_writers: 7, dead_readers: 7 };
+        assert_eq!(mpk_queue_stats(null(), &mut repairs), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_stats(not_q, &mut repairs), MPK_ERR_BAD_OBJECT);
         mpk_queue_destroy(not_q); // ignored
 
         assert_eq!(mpk_queue_create(2, 8, &mut q), MPK_OK);
+        assert_eq!(mpk_queue_stats(q, null_mut()), MPK_ERR_NULL);
+        assert_eq!(mpk_queue_stats(q, &mut repairs), MPK_OK);
+        assert_eq!((repairs.dead_writers, repairs.dead_readers), (0, 0), "nothing died");
         assert_eq!(mpk_queue_capacity(q), 2);
         assert_eq!(mpk_queue_max_msg(q), 8);
         assert_eq!(mpk_queue_put(q, null(), 0, 0), MPK_OK, "NULL is fine for an empty message");
