@@ -73,11 +73,11 @@
 //! `done` says "joiners may sleep on `joined`". A waiter reads the event word, then sets the bit
 //! with a CAS on the index word *at the value that proves it must wait* (tail == head: no position
 //! handed to producers; head + capacity == tail: none handed to consumers). Claims keep the bit.
-//! After publishing (freeing), the claimant looks at its index word: if the bit is set, it clears
-//! it, bumps the event and wakes everyone on it. The waiter's CAS comes before the claim of the
-//! position it waits for (both need the index at that position), so the claimant's look, after its
-//! own claim CAS, sees the bit; and the waiter's event read happens-before the bump (the clearing
-//! RMW reads the waiter's Release CAS), so the futex either sees a changed word or the wake. Since
+//! A claimant whose claim CAS saw the bit, once it published (freed) its slot, clears the bit,
+//! bumps the event and wakes everyone on it. The waiter's CAS comes before the claim of the
+//! position it waits for (both need the index at that position), so that claim CAS sees the bit
+//! (no load after publishing is needed); and the waiter's event read happens-before the bump (the
+//! claim CAS reads the waiter's Release CAS), so the futex either sees a changed word or the wake. Since
 //! only a claimant that finished clears the bit, a claimant that dies cannot take a wake-up with
 //! it: the next one to finish wakes the sleepers, who then repair the dead slot. A producer
 //! blocked on a full ring re-checks every [`DEATH_TICK`] even so, for the one case no later
@@ -700,22 +700,25 @@ impl<'a> QueueRef<'a> {
         }
     }
 
-    /// After publishing (freeing) a slot claimed through `word`: wakes the other side if it may
-    /// sleep on `event` (the module docs say why a load of our own index word is enough).
-    #[inline]
+    /// After publishing (freeing) the slots claimed through `word`, where one of our claim CASes
+    /// saw `SLEEPERS` (the module docs say why that is enough): clears the bit and wakes the other
+    /// side sleeping on `event`.
+    #[cold]
     fn wake_sleepers(self, word: &AtomicU64, event: &AtomicU32) {
-        if word.load(Ordering::Relaxed) & SLEEPERS != 0 && !mutant("queue_no_wake") {
-            // AcqRel: reads the sleeper's Release CAS, so its event read happens-before our bump.
+        if !mutant("queue_no_wake") {
+            // Our claim CAS (AcqRel) read the sleeper's Release CAS, so its event read
+            // happens-before the bump; AcqRel here does the same for one that set the bit again
+            // since. Clearing it spares later finishers the syscall.
             word.fetch_and(!SLEEPERS, Ordering::AcqRel);
             wake_all(event);
         }
     }
 
-    /// Claims the slot at the tail for writing (covered when this returns); returns its
-    /// position, or None if it is not free (full, last lap's message still being read, or the
+    /// Claims the slot at the tail for writing (covered when this returns), adding the
+    /// `SLEEPERS` bit its claim CAS saw to `sleepers`; returns its position, or None if it is not free (full, last lap's message still being read, or the
     /// last claimant not yet covered).
     #[inline]
-    fn claim_write(self, me: Claimant) -> Option<u64> {
+    fn claim_write(self, me: Claimant, sleepers: &mut u64) -> Option<u64> {
         let r = self.ring();
         let one_lap = self.cfg().one_lap as u32;
         loop {
@@ -731,6 +734,7 @@ impl<'a> QueueRef<'a> {
                 }
                 if self.claim_index(Side::Producer, t, me) {
                     self.cover(Side::Producer, pos, WRITING, me, ["put: claimed", "put: named", "put: pending"]);
+                    *sleepers |= t & SLEEPERS;
                     return Some(pos);
                 }
                 continue;
@@ -750,9 +754,10 @@ impl<'a> QueueRef<'a> {
     /// Claims the published slot at the head for reading if its message fits `fit` (covered
     /// when this returns); returns the position and the message length. `Err(Some(needed))` if
     /// it does not fit, `Err(None)` if nothing is published at the head (empty, or still being
-    /// written). Slots of dead writers on the way are discarded.
+    /// written). Slots of dead writers on the way are discarded. Every claim CAS adds the
+    /// `SLEEPERS` bit it saw to `sleepers`.
     #[inline]
-    fn claim_read(self, me: Claimant, fit: usize) -> Result<(u64, usize), Option<usize>> {
+    fn claim_read(self, me: Claimant, fit: usize, sleepers: &mut u64) -> Result<(u64, usize), Option<usize>> {
         let r = self.ring();
         let one_lap = self.cfg().one_lap as u32;
         loop {
@@ -775,6 +780,7 @@ impl<'a> QueueRef<'a> {
                 }
                 if self.claim_index(Side::Consumer, h, me) {
                     self.cover(Side::Consumer, pos, READING, me, ["get: claimed", "get: named", "get: pending"]);
+                    *sleepers |= h & SLEEPERS;
                     return Ok((pos, len));
                 }
                 continue;
@@ -789,6 +795,7 @@ impl<'a> QueueRef<'a> {
                 // Discarded (its slot is in the next lap): claim the position for nothing.
                 if self.covered(Side::Consumer, h, me) && self.claim_index(Side::Consumer, h, me) {
                     death_point("get: skipped");
+                    *sleepers |= h & SLEEPERS;
                 }
                 continue;
             }
@@ -853,16 +860,18 @@ impl<'a> QueueRef<'a> {
             return Err(Error::Closed);
         }
         let (r, me) = (self.ring(), Claimant::current());
-        let mut k = 0;
+        let (mut k, mut sleepers) = (0, 0);
         while k < n {
-            let Some(pos) = self.claim_write(me) else { break };
+            let Some(pos) = self.claim_write(me, &mut sleepers) else { break };
             self.publish(pos, msg(k));
             k += 1;
         }
         // SAFETY: `me` is the calling thread; every slot it claimed is published.
         unsafe { me.clear_pending() };
-        if k > 0 {
+        if sleepers != 0 {
             self.wake_sleepers(&r.tail, &r.not_empty);
+        }
+        if k > 0 {
             Ok(k)
         } else if n == 0 {
             Ok(0)
@@ -894,16 +903,16 @@ impl<'a> QueueRef<'a> {
             return Ok(0);
         }
         let (r, me) = (self.ring(), Claimant::current());
-        let (mut k, mut last, mut closed) = (0, Err(None), false);
+        let (mut k, mut last, mut closed, mut sleepers) = (0, Err(None), false, 0);
         while k < n {
-            last = self.claim_read(me, fit);
+            last = self.claim_read(me, fit, &mut sleepers);
             if last == Err(None) && k == 0 && self.is_closed() {
                 // Closed, and nothing published at the head: look once more (the Acquire load
                 // of `closed` made every put completed before `close` visible, which the first
                 // look may have missed), then answer `Closed` even if a slot is claimed and
                 // never published (its producer stopped): close releases every waiter.
                 if !mutant("queue_close_no_recheck") {
-                    last = self.claim_read(me, fit);
+                    last = self.claim_read(me, fit, &mut sleepers);
                 }
                 closed = last == Err(None);
             }
@@ -913,8 +922,10 @@ impl<'a> QueueRef<'a> {
         }
         // SAFETY: `me` is the calling thread; every slot it claimed is freed.
         unsafe { me.clear_pending() };
-        if k > 0 {
+        if sleepers != 0 {
             self.wake_sleepers(&r.head, &r.not_full);
+        }
+        if k > 0 {
             return Ok(k);
         }
         match last {
