@@ -83,6 +83,8 @@ pub mod pool;
 pub mod process;
 #[cfg(feature = "std")]
 pub mod shm;
+#[cfg(feature = "std")]
+pub mod wait;
 
 // The C ABI lays RawMutex out for C; loom's atomics have another layout, so no FFI under loom.
 #[cfg(all(feature = "ffi", not(loom)))]
@@ -110,3 +112,5 @@ pub use queue::{ByteQueue, Queue};
 #[cfg(feature = "std")]
 pub use shm::Region;
 pub use sync::Deadline;
+#[cfg(feature = "std")]
+pub use wait::{Waitable, wait, wait_until};

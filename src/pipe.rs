@@ -42,7 +42,7 @@ use rustix::fd::OwnedFd;
 use crate::error::Error;
 use crate::queue::spsc::{RingRef, UNIT, Want};
 use crate::shm::{Kind, Region};
-use crate::sync::{AtomicU32, Deadline, Ordering};
+use crate::sync::{Arm, AtomicU32, Deadline, Ordering};
 use crate::sys::sock;
 
 /// Longest a waiting end sleeps before it checks whether its peer still exists.
@@ -409,6 +409,27 @@ impl Conn {
             len @ ..ABORT => usize::try_from(len).map_err(|_| Error::BadObject),
             _ => Err(Error::BadObject),
         }
+    }
+
+    /// For a wait over many objects: `Ready` if `recv` would not block now (a message, or the
+    /// start of one, is there; the peer is gone; or this end cannot receive), else the reader's
+    /// sleep armed on the ring. A dead peer is seen by looking at the socket, which a
+    /// `thorough` look and an explicit close elsewhere trigger (at least every
+    /// [`LIVENESS_TICK`]).
+    pub(crate) fn arm_readable(&mut self, thorough: bool) -> Arm<'_> {
+        let (Some(rx), Some(fd)) = (self.rx, self.fd.as_ref()) else { return Arm::Ready };
+        if self.partial.is_some() {
+            return Arm::Ready;
+        }
+        let Some((word, expected)) = rx.arm_data() else { return Arm::Ready };
+        let generation = self.control().close_gen.load(Ordering::Acquire);
+        if thorough || generation != self.close_gen {
+            self.close_gen = generation;
+            if sock::peer_gone(fd) {
+                return Arm::Ready;
+            }
+        }
+        Arm::Sleep { word, expected, tick: Some(LIVENESS_TICK) }
     }
 
     /// Drops this process's hold on the end (Python's `close`); afterwards the handle only

@@ -32,7 +32,8 @@ use core::time::Duration;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::Error;
-use crate::sync::Deadline;
+use crate::lock::Lock;
+use crate::sync::{Arm, Deadline, FUTEX_OWNER_DIED, FUTEX_WAITERS, futex_wake};
 use crate::sync::unmodelled::{AtomicI32, AtomicI64, AtomicPtr, Ordering};
 use crate::sys::proc::{self as sys, Forked};
 
@@ -78,9 +79,15 @@ pub struct Process {
     pidfd: OwnedFd,
     /// `RUNNING`, or the exit code once reaped.
     status: AtomicI64,
+    /// The child's life lock: taken by the child first thing and never released, so the kernel
+    /// marks it `FUTEX_OWNER_DIED` and wakes a sleeper when the child exits, however it exits.
+    /// It lets a futex wait over many objects (`crate::wait`) see the exit.
+    life: Lock,
 }
 
 const RUNNING: i64 = i64::MIN;
+/// How often a wait re-checks a child that has not yet taken its life lock.
+const LIFE_LOCK_TICK: Duration = Duration::from_millis(1);
 /// Yields to wait for a concurrent reaper to publish the exit code (it is a few instructions
 /// away). Bounded so that a child reaped behind our back (SIGCHLD ignored) reports ECHILD.
 const REAP_PUBLISH_SPINS: u32 = 10_000;
@@ -103,10 +110,14 @@ impl Process {
     /// - As for [`spawn`](Self::spawn).
     pub unsafe fn spawn_with<F: FnOnce() -> i32>(opts: &ProcessOptions, f: F) -> Result<Process, Error> {
         reap_detached();
+        let life = Lock::new()?;
         let (parent, parent_tid) = (std::process::id() as i32, sys::thread_id());
         // SAFETY: the child below runs `f` under the caller's promise, then `_exit`s.
         match unsafe { sys::fork() }? {
             Forked::Child => {
+                // A fresh lock, free: taken at once. Waiters that saw it free are woken.
+                let _ = life.raw().lock_until(Deadline::FOREVER);
+                futex_wake(life.raw().word(), i32::MAX as u32);
                 if opts.daemon && !sys::die_with_parent(parent, parent_tid) {
                     sys::exit_now(1);
                 }
@@ -114,7 +125,7 @@ impl Process {
                 sys::exit_now(code)
             }
             Forked::Parent(pid) => match sys::pidfd_open(pid) {
-                Ok(pidfd) => Ok(Process { pid, pidfd, status: AtomicI64::new(RUNNING) }),
+                Ok(pidfd) => Ok(Process { pid, pidfd, status: AtomicI64::new(RUNNING), life }),
                 Err(e) => {
                     // Without a pidfd we cannot manage the child: do not leave it behind.
                     sys::kill_and_reap(pid);
@@ -187,6 +198,39 @@ impl Process {
     /// A pollable descriptor that becomes readable when the child exits (Python's `sentinel`).
     pub fn sentinel(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
+    }
+
+    /// For a wait over many objects: `Ready` once the child exited, else `WAITERS` set on its
+    /// life lock and the word to sleep on. Before the child took the lock (the first
+    /// microseconds) it ticks, and a `thorough` look asks the kernel, in case the child died
+    /// before it could take it.
+    pub(crate) fn arm_exited(&self, thorough: bool) -> Arm<'_> {
+        if self.status.load(Ordering::Acquire) != RUNNING {
+            return Arm::Ready;
+        }
+        let word = self.life.raw().word();
+        loop {
+            let v = word.load(Ordering::Acquire);
+            if v & FUTEX_OWNER_DIED != 0 {
+                // The kernel woke one sleeper: pass the wake-up on to the others, once.
+                if v & FUTEX_WAITERS != 0 && word.compare_exchange(v, v & !FUTEX_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                    futex_wake(word, i32::MAX as u32);
+                }
+                return Arm::Ready;
+            }
+            if v == 0 {
+                if thorough && !matches!(self.reap(false), Ok(None)) {
+                    return Arm::Ready;
+                }
+                return Arm::Sleep { word, expected: 0, tick: Some(LIFE_LOCK_TICK) };
+            }
+            // The kernel keeps WAITERS when it marks the word, and then wakes a sleeper.
+            if v & FUTEX_WAITERS != 0
+                || word.compare_exchange(v, v | FUTEX_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                return Arm::Sleep { word, expected: v | FUTEX_WAITERS, tick: None };
+            }
+        }
     }
 
     /// The exit code if known, reaping the child if it has exited (blocking if `block`).

@@ -226,6 +226,49 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
 #[cfg(loom)]
 pub(crate) use loom_model::{futex_wait, futex_wake};
 
+/// What an object answers when asked to get ready for a wait over many objects (`crate::wait`).
+#[cfg(feature = "std")]
+pub(crate) enum Arm<'a> {
+    /// Ready now: the operation waited for would not block.
+    Ready,
+    /// Not ready, and armed: whoever makes it ready changes `word` from `expected` and wakes its
+    /// sleepers. Ask again after any wake-up, and at least every `tick` if given (for what no
+    /// futex reports, such as a dead peer's socket).
+    Sleep { word: &'a AtomicU32, expected: u32, tick: Option<Duration> },
+}
+
+/// The most words one [`futex_waitv`] sleeps on.
+#[cfg(feature = "std")]
+pub(crate) const WAITV_MAX: usize = 128;
+
+/// On kernels without `futex_waitv` (before Linux 5.16), [`futex_waitv`] sleeps on the first word
+/// only and returns at least this often, so that the caller re-checks the others.
+#[cfg(feature = "std")]
+pub(crate) const WAITV_FALLBACK_TICK: Duration = Duration::from_millis(1);
+
+/// Sleeps while every `words[i].0` holds `words[i].1` (at most [`WAITV_MAX`]), until a wake-up
+/// on any of them or `deadline`; answers as [`futex_wait`].
+#[cfg(all(not(loom), feature = "std"))]
+pub(crate) fn futex_waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Result<(), Error> {
+    const _: () = assert!(WAITV_MAX == crate::sys::futex::WAITV_MAX);
+    let Some(timeout) = deadline.remaining() else { return Err(Error::Timeout) };
+    // Relaxed: a statistics counter, ordered with nothing.
+    FUTEX_CALLS[0].fetch_add(1, Ordering::Relaxed);
+    match crate::sys::futex::waitv(words, timeout) {
+        Err(Error::Sys(libc::ENOSYS)) => {
+            let tick = timeout.map_or(WAITV_FALLBACK_TICK, |t| t.min(WAITV_FALLBACK_TICK));
+            match crate::sys::futex::wait(words[0].0, words[0].1, Some(tick)) {
+                Err(Error::Timeout) if deadline.remaining().is_some() => Ok(()),
+                r => r,
+            }
+        }
+        r => r,
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom_model::futex_waitv;
+
 /// The `{prev, next}` node a robust lock links into its owner's robust list (glibc's
 /// `__pthread_list_t`). Plain words, never loom-tracked: only the owning thread and the kernel use them.
 #[repr(C)]
@@ -503,7 +546,8 @@ pub mod loom_model {
     use std::vec::Vec;
 
     struct Waiter {
-        addr: usize,
+        /// The words it sleeps on (one, or several for `futex_waitv`).
+        addrs: Vec<usize>,
         id: u64,
         woken: bool,
     }
@@ -522,9 +566,14 @@ pub mod loom_model {
     /// FUTEX_WAIT: the value check and the enqueue happen under the table lock, as the kernel
     /// does them under the hash-bucket lock. A timed wait times out at once (models have no clock).
     pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<(), Error> {
-        let addr = word as *const AtomicU32 as usize;
+        futex_waitv(&[(word, expected)], deadline)
+    }
+
+    /// `futex_waitv`: as `futex_wait`, over several words at once.
+    pub(crate) fn futex_waitv(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Result<(), Error> {
+        let addrs = words.iter().map(|(w, _)| *w as *const AtomicU32 as usize).collect();
         let mut t = TABLE.lock().unwrap();
-        if word.load(Ordering::SeqCst) != expected {
+        if words.iter().any(|(w, expected)| w.load(Ordering::SeqCst) != *expected) {
             return Ok(());
         }
         if deadline != Deadline::FOREVER {
@@ -535,7 +584,7 @@ pub mod loom_model {
         }
         let id = t.next_id;
         t.next_id += 1;
-        t.waiters.push(Waiter { addr, id, woken: false });
+        t.waiters.push(Waiter { addrs, id, woken: false });
         loop {
             t = WOKEN.wait(t).unwrap();
             let i = t.waiters.iter().position(|w| w.id == id).expect("waiter vanished");
@@ -551,7 +600,7 @@ pub mod loom_model {
         let addr = word as *const AtomicU32 as usize;
         let mut t = TABLE.lock().unwrap();
         let mut woken = 0;
-        for w in t.waiters.iter_mut().filter(|w| w.addr == addr && !w.woken) {
+        for w in t.waiters.iter_mut().filter(|w| w.addrs.contains(&addr) && !w.woken) {
             if woken == n as usize {
                 break;
             }

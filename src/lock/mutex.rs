@@ -265,6 +265,12 @@ impl RawMutex {
         Ok(())
     }
 
+    /// The futex word (for a child process's life lock, which others only watch).
+    #[cfg(feature = "std")]
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.word
+    }
+
     /// Makes the lock safe to unmap, before this process drops its mapping of it: a lock the
     /// calling thread holds is unlinked from its robust list and released as if its owner had
     /// died (other processes sharing it get `OwnerDead`). Returns false if another live thread of

@@ -286,6 +286,23 @@ impl JobWord {
         self.state.store(s & GENERATION | FREE, Ordering::Relaxed);
     }
 
+    /// For a wait over many objects: `None` if the job ended, else `WAITERS` set (as `wait`
+    /// sleeps) and the word and value to sleep on.
+    pub fn arm(&self) -> Option<(&AtomicU32, u32)> {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if s & STATE > RUNNING {
+                return None;
+            }
+            // Release pairs with the ender's AcqRel CAS, which then sees WAITERS and wakes us.
+            if s & WAITERS != 0
+                || self.state.compare_exchange(s, s | WAITERS, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
+                return Some((&self.state, s | WAITERS));
+            }
+        }
+    }
+
     /// Parent: waits until the job ended, until `deadline`. Spins briefly, then sleeps; while
     /// asleep it wakes every `tick` to ask `alive()` (is the pool's supervisor still there?).
     /// While the job runs on a worker for which `beside(owner)` says it shares this CPU, the
@@ -305,6 +322,21 @@ impl JobWord {
 }
 
 impl GroupWord {
+    /// The count of ended jobs as it stands (with `WAITERS`), for [`arm_at`](Self::arm_at).
+    pub fn current(&self) -> u32 {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// For a wait over many objects: sets `WAITERS` if the count is still `seen` (read with
+    /// [`current`](Self::current) before the caller found nothing ended); the word and value to
+    /// sleep on, or `None` if a job ended since (look again).
+    pub fn arm_at(&self, seen: u32) -> Option<(&AtomicU32, u32)> {
+        // Release pairs with the ender's AcqRel CAS, which then sees WAITERS and wakes us.
+        let armed = seen & WAITERS != 0
+            || self.done.compare_exchange(seen, seen | WAITERS, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+        armed.then_some((&self.done, seen | WAITERS))
+    }
+
     pub fn new() -> GroupWord {
         GroupWord { done: AtomicU32::new(0) }
     }

@@ -46,6 +46,7 @@ mod board;
 pub mod job;
 #[cfg(not(loom))]
 mod job;
+mod arm;
 mod shared;
 mod worker;
 

@@ -98,6 +98,8 @@ use core::ptr::NonNull;
 
 use crate::error::Error;
 use crate::lock::backoff::{ADAPTIVE_INITIAL, Backoff, adaptive_spin};
+#[cfg(feature = "std")]
+use crate::sync::Arm;
 use crate::sync::{
     AccessCell, AtomicU32, AtomicU64, Claimant, Deadline, FUTEX_OWNER_DIED, FUTEX_WAITERS, Ordering, death_point,
     futex_wait, futex_wake, mutant,
@@ -1036,6 +1038,31 @@ impl<'a> QueueRef<'a> {
                 None if !backoff.is_completed() => backoff.snooze(),
                 // The other side is mid-way through a slot: re-check in short ticks.
                 None => tick(event, seen, deadline, MID_WRITE_TICK)?,
+            }
+        }
+    }
+
+    /// For a wait over many objects: `Ready` if a get would not block now (a message, a dead
+    /// claim to step over, or closed), else armed as `get` sleeps: `SLEEPERS` set on `tail`, so
+    /// the next publication wakes `not_empty` (or, while a producer is mid-way, a short tick).
+    #[cfg(feature = "std")]
+    pub(crate) fn arm_get(self) -> Arm<'a> {
+        let r = self.ring();
+        loop {
+            // Read the event before looking at the ring, as `wait_slow` does.
+            let seen = r.not_empty.load(Ordering::Acquire);
+            self.settle_other(Side::Consumer);
+            if self.looks_ready(Side::Consumer) {
+                return Arm::Ready;
+            }
+            let Some(w) = self.must_sleep(Side::Consumer) else {
+                return Arm::Sleep { word: &r.not_empty, expected: seen, tick: Some(MID_WRITE_TICK) };
+            };
+            // Release pairs with the AcqRel claim CAS that then sees the bit (module docs).
+            if w & SLEEPERS != 0
+                || r.tail.compare_exchange(w, w | SLEEPERS, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
+                return Arm::Sleep { word: &r.not_empty, expected: seen, tick: None };
             }
         }
     }

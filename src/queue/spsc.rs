@@ -326,6 +326,25 @@ impl<'a> RingRef<'a> {
 
     // ---- waiting ----------------------------------------------------------------------------
 
+    /// For a wait over many objects: `None` if at least `UNIT` bytes of data are there, else
+    /// the reader's sleep armed as in [`wait`](Self::wait) (`SLEEPERS` set on `tail`): the word
+    /// and value to sleep on.
+    #[cfg(feature = "std")]
+    pub(crate) fn arm_data(&self) -> Option<(&'a AtomicU32, u32)> {
+        let r = self.ring();
+        loop {
+            let seen = r.readable.load(Ordering::Acquire);
+            let w = r.tail.load(Ordering::Acquire);
+            if (w & !SLEEPERS) - (r.head.load(Ordering::Relaxed) & !SLEEPERS) >= UNIT as u64 {
+                return None;
+            }
+            // Release pairs with the writer's AcqRel publish, which then sees the bit.
+            if w & SLEEPERS != 0 || r.tail.compare_exchange(w, w | SLEEPERS, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                return Some((&r.readable, seen));
+            }
+        }
+    }
+
     /// Waits until at least `min` bytes of `want` are there (`min` <= capacity): spins first
     /// (if `spin`), then sleeps with the SLEEPERS protocol. It asks `alive()` before it sleeps
     /// and, while asleep, at least every `tick` (if given); once that says no, returns `Closed`.

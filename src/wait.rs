@@ -1,0 +1,167 @@
+//! One wait over many objects: Python's `multiprocessing.connection.wait`, for queues, pipe
+//! ends, events, processes and the pool's results.
+//!
+//! # How it sleeps
+//! Every waitable object already sleeps on a futex word with a "sleepers" bit that its waker
+//! checks. [`wait_until`] asks each object to *arm*: either it is ready now, or it sets that bit
+//! exactly as its own blocking call would and names the word and the value it saw. If none is
+//! ready, one `futex_waitv` (Linux 5.16) sleeps on all those words at once, and whatever makes any
+//! object ready changes its word and wakes it. Then every object is asked again. No polling loop
+//! and no helper thread: a wake-up costs what a plain futex wake-up costs.
+//!
+//! What no futex reports is looked at on a tick: a pipe peer that died without closing (its
+//! socket, at least every [`LIVENESS_TICK`](crate::pipe::LIVENESS_TICK)), a pool whose supervisor
+//! died (the same tick), a queue slot a producer is mid-way through (1 ms), and a child in its
+//! first microseconds, before it took its *life lock*. That lock is how a process's exit
+//! becomes a futex wake-up: each child takes a robust lock first thing and never releases it, so
+//! the kernel marks it `FUTEX_OWNER_DIED` and wakes a sleeper when the child exits, however it
+//! exits (also at `exec`, which therefore counts as an exit here).
+//!
+//! Kernels before 5.16 lack `futex_waitv`: there the wait sleeps on the first armed word only and
+//! asks every object again each millisecond. At most 128 words are slept on at once; with more
+//! objects, those beyond are asked again each millisecond.
+//!
+//! An arm leaves the sleepers bit set when the wait returns for another object's sake: that
+//! object's next waker then makes one futex wake-up call, as after any wait.
+
+// `Waitable` is sealed: its arming method, and the crate-private `Arm` it returns, cannot be
+// named or called outside mpkit.
+#![allow(private_interfaces)]
+
+use core::time::Duration;
+use std::vec::Vec;
+
+use crate::error::Error;
+use crate::sync::{Arm, AtomicU32, Deadline, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv};
+
+mod private {
+    use crate::sync::Arm;
+
+    /// The arming step of [`super::Waitable`]. `thorough`: on the first look and after a tick,
+    /// also look at what needs a system call (sockets, the supervisor).
+    pub trait Arming {
+        fn arm(&mut self, thorough: bool) -> Arm<'_>;
+    }
+}
+
+/// An object [`wait`] can wait on, ready when its blocking call would not block:
+/// [`QueueRef`](crate::QueueRef), [`ByteQueue`](crate::ByteQueue), [`Queue`](crate::Queue) (a
+/// message is there, or closed); [`Conn`](crate::Conn) (a message, or the peer is gone);
+/// [`Process`](crate::Process) (exited); [`AsyncResult`](crate::AsyncResult),
+/// [`MapAsync`](crate::MapAsync), [`MapBytesAsync`](crate::pool::MapBytesAsync) (ended);
+/// [`Imap`](crate::pool::Imap), [`ImapBytes`](crate::pool::ImapBytes) (`next` has a result).
+/// Sealed: the kinds are mpkit's.
+pub trait Waitable: private::Arming {}
+impl<T: private::Arming + ?Sized> Waitable for T {}
+
+/// Waits until at least one of `items` is ready, or `deadline`; marks `ready[i]` for each ready
+/// item (all others false) and returns how many. `Timeout` if none became ready in time; `Inval`
+/// if `items` is empty or `ready` is shorter.
+pub fn wait_until(items: &mut [&mut dyn Waitable], ready: &mut [bool], deadline: Deadline) -> Result<usize, Error> {
+    if items.is_empty() || ready.len() < items.len() {
+        return Err(Error::Inval);
+    }
+    let mut thorough = true;
+    loop {
+        let mut words: Vec<(&AtomicU32, u32)> = Vec::with_capacity(items.len().min(WAITV_MAX));
+        let (mut count, mut tick) = (0, None::<Duration>);
+        for (item, r) in items.iter_mut().zip(ready.iter_mut()) {
+            *r = false;
+            match item.arm(thorough) {
+                Arm::Ready => {
+                    *r = true;
+                    count += 1;
+                }
+                Arm::Sleep { word, expected, tick: t } => {
+                    if words.len() < WAITV_MAX {
+                        words.push((word, expected));
+                    } else {
+                        tick = Some(WAITV_FALLBACK_TICK);
+                    }
+                    tick = match (tick, t) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+        }
+        if count > 0 {
+            return Ok(count);
+        }
+        let until = tick.map_or(deadline, |t| deadline.earliest(Deadline::after(t)));
+        match futex_waitv(&words, until) {
+            Ok(()) => thorough = false,
+            Err(Error::Timeout) if deadline.remaining().is_some() => thorough = true,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Waits until at least one of `items` is ready (at most `timeout`; `None`: forever) and returns
+/// the indices of the ready ones, in order (Python's `connection.wait`). `Timeout` if none became
+/// ready in time.
+pub fn wait(items: &mut [&mut dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>, Error> {
+    let mut ready = std::vec![false; items.len()];
+    wait_until(items, &mut ready, timeout.map_or(Deadline::FOREVER, Deadline::after))?;
+    Ok(ready.iter().enumerate().filter_map(|(i, &r)| r.then_some(i)).collect())
+}
+
+impl private::Arming for crate::QueueRef<'_> {
+    fn arm(&mut self, _: bool) -> Arm<'_> {
+        self.arm_get()
+    }
+}
+
+impl private::Arming for crate::ByteQueue {
+    fn arm(&mut self, _: bool) -> Arm<'_> {
+        self.as_ref().arm_get()
+    }
+}
+
+impl<T: bytemuck::Pod> private::Arming for crate::Queue<T> {
+    fn arm(&mut self, _: bool) -> Arm<'_> {
+        self.as_bytes().as_ref().arm_get()
+    }
+}
+
+impl private::Arming for crate::Conn {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        self.arm_readable(thorough)
+    }
+}
+
+impl private::Arming for crate::Process {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        self.arm_exited(thorough)
+    }
+}
+
+impl<Out: bytemuck::Pod> private::Arming for crate::AsyncResult<'_, Out> {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        crate::AsyncResult::arm(self, thorough)
+    }
+}
+
+impl<Out: bytemuck::Pod> private::Arming for crate::MapAsync<'_, Out> {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        crate::MapAsync::arm(self, thorough)
+    }
+}
+
+impl private::Arming for crate::pool::MapBytesAsync<'_> {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        crate::pool::MapBytesAsync::arm(self, thorough)
+    }
+}
+
+impl<Out: bytemuck::Pod> private::Arming for crate::pool::Imap<'_, Out> {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        crate::pool::Imap::arm(self, thorough)
+    }
+}
+
+impl private::Arming for crate::pool::ImapBytes<'_> {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        crate::pool::ImapBytes::arm(self, thorough)
+    }
+}
