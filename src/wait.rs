@@ -32,7 +32,7 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use crate::error::Error;
-use crate::sync::{Arm, AtomicU32, Deadline, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv};
+use crate::sync::{Arm, AtomicU32, Deadline, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv, mutant};
 
 mod private {
     use crate::sync::Arm;
@@ -73,7 +73,9 @@ pub fn wait_until(items: &mut [&mut dyn Waitable], ready: &mut [bool], deadline:
                     count += 1;
                 }
                 Arm::Sleep { word, expected, tick: t } => {
-                    if words.len() < WAITV_MAX {
+                    if mutant("wait_first_word_only") && !words.is_empty() {
+                        // Sleeps on the first word only: the others' wake-ups are lost.
+                    } else if words.len() < WAITV_MAX {
                         words.push((word, expected));
                     } else {
                         tick = Some(WAITV_FALLBACK_TICK);
