@@ -245,6 +245,29 @@ typedef struct {
     uint64_t dead_readers;
 } mpk_queue_repairs;
 
+/*
+ The kind of object an `mpk_waitable` names: one of the `MPK_WAIT_*` values.
+ */
+typedef int32_t mpk_wait_kind;
+
+/*
+ One object for `mpk_wait`: its kind, the handle, and `ready`, written by `mpk_wait`.
+ */
+typedef struct {
+    /*
+     `MPK_WAIT_*`.
+     */
+    mpk_wait_kind kind;
+    /*
+     The handle, of the type `kind` names.
+     */
+    void *object;
+    /*
+     Set by `mpk_wait` on return: whether this object is ready.
+     */
+    bool ready;
+} mpk_waitable;
+
 
 
 
@@ -409,6 +432,36 @@ typedef struct {
  `double` (`'d'`).
  */
 #define MPK_TYPE_F64 10
+
+/*
+ An `mpk_conn *`: ready when a message (or the start of one) is there, or at end-of-file.
+ */
+#define MPK_WAIT_CONN 0
+
+/*
+ An `mpk_queue *`: ready when a message is there, or the queue is closed.
+ */
+#define MPK_WAIT_QUEUE 1
+
+/*
+ An `mpk_event *`: ready when the event is set.
+ */
+#define MPK_WAIT_EVENT 2
+
+/*
+ An `mpk_process *`: ready when the process has exited (Python's `sentinel`).
+ */
+#define MPK_WAIT_PROCESS 3
+
+/*
+ An `mpk_async *`: ready when `mpk_async_get` would not block.
+ */
+#define MPK_WAIT_ASYNC 4
+
+/*
+ An `mpk_iter *`: ready when `mpk_iter_next` would not block (a result, or exhausted).
+ */
+#define MPK_WAIT_ITER 5
 
 /*
  `MPK_ABI_VERSION` of the linked library (compare with the header's constant).
@@ -1274,6 +1327,24 @@ size_t mpk_type_size(mpk_type type);
  `init` is NULL or readable for one element; `out` is NULL or writable.
  */
 mpk_status mpk_value_create(mpk_type type, const void *init, mpk_array **out);
+
+/*
+ Waits at most `timeout_ms` until at least one of the `n` objects is ready (Python's
+ `multiprocessing.connection.wait`); sets each item's `ready` and `*out_ready` (may be NULL) to
+ how many are. Each object may appear once. `MPK_ERR_TIMEOUT` if none became ready in time;
+ `MPK_ERR_INVAL` for `n` = 0, an unknown kind or an object named twice; `MPK_ERR_NULL` for a NULL
+ `items` or object; `MPK_ERR_BAD_OBJECT` for a queue that is not one.
+
+ It sleeps in the kernel on every object's futex word at once (`futex_waitv`, Linux 5.16; on
+ older kernels it re-checks every millisecond), so a wake-up costs what one futex wake-up
+ costs. A pipe peer that died without closing is noticed within 10 ms (its socket is looked at on a tick).
+ Process items: only processes started by `mpk_process_start` (their exit is a futex wake-up).
+
+ # Safety
+ - `items` is NULL or points to `n` writable `mpk_waitable`s, each naming a live handle of
+   its kind (conn, async and iter handles not used by another thread during the call).
+ */
+mpk_status mpk_wait(mpk_waitable *items, size_t n, int64_t timeout_ms, size_t *out_ready);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -34,6 +34,8 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::sync::{Arm, AtomicU32, Deadline, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv, mutant};
 
+pub(crate) use private::Arming;
+
 mod private {
     use crate::sync::Arm;
 

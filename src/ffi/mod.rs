@@ -15,6 +15,7 @@ mod pool;
 mod process;
 mod queue;
 mod shm;
+mod wait;
 
 pub use array::*;
 pub use mutex::*;
@@ -23,6 +24,7 @@ pub use pool::*;
 pub use process::*;
 pub use queue::*;
 pub use shm::*;
+pub use wait::*;
 
 use core::ffi::{CStr, c_char, c_int};
 use std::cell::Cell;

@@ -16,7 +16,7 @@ pub struct mpk_conn {
 
 /// # Safety
 /// - `c` is NULL or a live handle not used by another thread during the call.
-unsafe fn conn<'a>(c: *mut mpk_conn) -> Result<&'a mut Conn, Fail> {
+pub(super) unsafe fn conn<'a>(c: *mut mpk_conn) -> Result<&'a mut Conn, Fail> {
     // SAFETY: forwarded caller duty (exclusive use for the call).
     unsafe { c.as_mut() }.map(|c| &mut c.inner).ok_or(Fail(MPK_ERR_NULL))
 }

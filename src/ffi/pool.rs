@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::pool::{ImapBytes, InitFn, Limit, MapBytesAsync, Pool, PoolOptions, TaskError, TaskFn};
+use crate::sync::Arm;
 
 static_assertions::const_assert_eq!(crate::pool::RESULT_TOO_LONG, super::MPK_ERR_MSGSIZE);
 
@@ -411,9 +412,27 @@ pub unsafe extern "C" fn mpk_pool_map_async(
     })
 }
 
+impl mpk_async {
+    /// For `mpk_wait`: ready once `mpk_async_get` would not block.
+    pub(super) fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        match &mut self.what {
+            Started::Task(Some(j)) => self.pool.arm_job(*j, thorough),
+            Started::Map(Some(m), ..) => m.arm(thorough),
+            Started::Task(None) | Started::Map(None, ..) => Arm::Ready, // answers MPK_ERR_STATE
+        }
+    }
+}
+
+impl mpk_iter {
+    /// For `mpk_wait`: ready once `mpk_iter_next` would not block.
+    pub(super) fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        self.it.arm(thorough)
+    }
+}
+
 /// # Safety
 /// - `a` is NULL or a live handle, used by one thread at a time.
-unsafe fn handle<'a>(a: *mut mpk_async) -> Result<&'a mut mpk_async, Fail> {
+pub(super) unsafe fn handle<'a>(a: *mut mpk_async) -> Result<&'a mut mpk_async, Fail> {
     // SAFETY: forwarded caller duty.
     unsafe { a.as_mut() }.ok_or(Fail(MPK_ERR_NULL))
 }

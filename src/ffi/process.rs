@@ -37,7 +37,7 @@ fn options(opts: *const mpk_process_opts) -> Result<ProcessOptions, Fail> {
 
 /// # Safety
 /// - `p` is NULL or a live handle.
-unsafe fn process<'a>(p: *const mpk_process) -> Result<&'a Process, Fail> {
+pub(super) unsafe fn process<'a>(p: *const mpk_process) -> Result<&'a Process, Fail> {
     // SAFETY: forwarded caller duty.
     unsafe { p.as_ref() }.map(|p| &p.inner).ok_or(Fail(MPK_ERR_NULL))
 }

@@ -36,7 +36,7 @@ pub struct mpk_queue {
 ///
 /// # Safety
 /// - `q` is NULL or points to readable memory that, if it holds a queue, stays mapped for `'a`.
-unsafe fn ring<'a>(q: *const mpk_queue) -> Result<QueueRef<'a>, Fail> {
+pub(super) unsafe fn ring<'a>(q: *const mpk_queue) -> Result<QueueRef<'a>, Fail> {
     let p = NonNull::new(q.cast_mut().cast::<u8>()).ok_or(Fail(MPK_ERR_NULL))?;
     // SAFETY: forwarded caller duty.
     Ok(unsafe { QueueRef::from_raw(p) }?)
