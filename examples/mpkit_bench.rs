@@ -28,6 +28,7 @@ const BENCHES: &[Bench] = &[
     Bench { id: "pipe_pingpong_blocking", est_s: 2.0, run: pipe_pingpong_blocking },
     Bench { id: "pipe_oneway_64", est_s: 1.5, run: pipe_oneway_64 },
     Bench { id: "pipe_bandwidth", est_s: 2.0, run: pipe_bandwidth },
+    Bench { id: "wait_64", est_s: 2.0, run: wait_64 },
     Bench { id: "pool_map_tiny", est_s: 1.5, run: pool_map_tiny },
     Bench { id: "pool_apply_rtt", est_s: 1.5, run: pool_apply_rtt },
     Bench { id: "pool_hol_rtt", est_s: 1.5, run: pool_hol_rtt },
@@ -337,6 +338,142 @@ fn pingpong(n: u64, spin: bool) -> f64 {
     let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
     join_all(&[kid]);
     rtt
+}
+
+/// `pipe.kit_wait_64`: the parent sleeps in `mpkit::wait` on 64 objects (32 one-way pipes, 32
+/// queues); per round the child (woken by an acknowledgement) sleeps 0.5 ms, stamps the clock and
+/// makes object k = 37 i mod 64 ready; mean time from that stamp to the return of `wait`, which
+/// must report exactly object k (the definition of `pipe.c_epoll_64_eventfd_wake`); us.
+fn wait_64(env: &Env) {
+    let n = env.scaled(1000);
+    env.report("pipe.kit_wait_64", "us", || {
+        let warm = 20;
+        let (mut rx, mut tx): (Vec<_>, Vec<_>) = (0..32).map(|_| pipe(false).expect("pipe")).unzip();
+        let mut queues: Vec<Queue<u64>> = (0..32).map(|_| Queue::new(4).expect("queue")).collect();
+        let ack = Ack::new();
+        let stamp = mpkit::SharedArray::<f64>::new(1).expect("array");
+        let origin = Instant::now();
+        let kid = spawn(|| {
+            for i in 0..n + warm {
+                ack.wait();
+                std::thread::sleep(std::time::Duration::from_micros(500));
+                stamp.set(0, monotonic_s(origin)).expect("stamp");
+                let k = (37 * i % 64) as usize;
+                if k < 32 { tx[k].send(&i.to_le_bytes()).expect("send") } else { queues[k - 32].put(i).expect("put") }
+            }
+            0
+        });
+        tx.iter_mut().for_each(|t| t.close());
+        let mut sum = 0.0;
+        let mut buf = [0u8; 8];
+        for i in 0..n + warm {
+            let k = (37 * i % 64) as usize;
+            ack.post();
+            let mut items: Vec<&mut dyn mpkit::Waitable> =
+                rx.iter_mut().map(|c| c as &mut dyn mpkit::Waitable).collect();
+            items.extend(queues.iter_mut().map(|q| q as &mut dyn mpkit::Waitable));
+            let ready = mpkit::wait(&mut items, None).expect("wait");
+            let t = monotonic_s(origin);
+            assert_eq!(ready, [k], "round {i}");
+            if k < 32 {
+                rx[k].recv(&mut buf).expect("recv");
+            } else {
+                queues[k - 32].try_get().expect("get");
+            }
+            if i >= warm {
+                sum += t - stamp.get(0).expect("stamp");
+            }
+        }
+        join_all(&[kid]);
+        sum * 1e6 / n as f64
+    });
+    env.report("floor.rs_futex_waitv_64_wake", "us", || futex_waitv_64(n));
+}
+
+/// The acknowledgement of the wake-up figures: an eventfd, as in the C figure, so that the child
+/// blocks on it without spinning and the wake-up measured is the same one.
+struct Ack(i32);
+
+impl Ack {
+    fn new() -> Ack {
+        // SAFETY: plain syscall; the fd is checked below.
+        let fd = unsafe { libc::eventfd(0, 0) };
+        assert!(fd >= 0, "eventfd");
+        Ack(fd)
+    }
+    fn post(&self) {
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        assert_eq!(unsafe { libc::write(self.0, (&1u64 as *const u64).cast(), 8) }, 8, "ack");
+    }
+    fn wait(&self) {
+        let mut x = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from our eventfd.
+        assert_eq!(unsafe { libc::read(self.0, (&mut x as *mut u64).cast(), 8) }, 8, "ack");
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        // SAFETY: our fd, closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// `floor.rs_futex_waitv_64_wake`: the floor under `pipe.kit_wait_64`, with no mpkit object: the
+/// parent sleeps in one `futex_waitv` on 64 shared futex words (one page each); per round the
+/// child sleeps 0.5 ms, stamps the clock, bumps word k = 37 i mod 64 and wakes it; mean time from
+/// the stamp to the syscall's return; us.
+fn futex_waitv_64(n: u64) -> f64 {
+    let warm = 20;
+    let words = Region::new(64 * 4096).expect("region");
+    let word = |k: u64| -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: inside the region (64 pages).
+        let at = unsafe { words.as_ptr().add(k as usize * 4096) };
+        // SAFETY: 4-aligned, mapped while `words` lives, used only atomically.
+        unsafe { &*at.cast() }
+    };
+    let (ack, stamp, origin) = (Ack::new(), mpkit::SharedArray::<f64>::new(1).expect("array"), Instant::now());
+    let kid = spawn(|| {
+        for i in 0..n + warm {
+            ack.wait();
+            std::thread::sleep(std::time::Duration::from_micros(500));
+            stamp.set(0, monotonic_s(origin)).expect("stamp");
+            let w = word(37 * i % 64);
+            w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: FUTEX_WAKE (shared) on a live word.
+            unsafe { libc::syscall(libc::SYS_futex, w.as_ptr(), libc::FUTEX_WAKE, 1) };
+        }
+        0
+    });
+    let mut sum = 0.0;
+    for i in 0..n + warm {
+        #[repr(C)]
+        struct WaitV {
+            val: u64,
+            addr: u64,
+            flags: u32,
+            reserved: u32,
+        }
+        let load = |k: u64| word(k).load(std::sync::atomic::Ordering::SeqCst);
+        let mut v: Vec<WaitV> = (0..64)
+            .map(|k| WaitV { val: load(k).into(), addr: word(k).as_ptr() as u64, flags: 2, reserved: 0 })
+            .collect();
+        ack.post();
+        // futex_waitv(waiters, 64, flags 0, no timeout, CLOCK_MONOTONIC); EAGAIN: reload, retry.
+        let waitv = |v: &[WaitV]| {
+            // SAFETY: `v` holds 64 valid futex_waitv entries (FUTEX2_SIZE_U32 = 2, shared).
+            unsafe { libc::syscall(libc::SYS_futex_waitv, v.as_ptr(), 64, 0, 0usize, libc::CLOCK_MONOTONIC) }
+        };
+        while waitv(&v) < 0 {
+            v.iter_mut().enumerate().for_each(|(k, w)| w.val = load(k as u64).into());
+        }
+        let t = monotonic_s(origin);
+        if i >= warm {
+            sum += t - stamp.get(0).expect("stamp");
+        }
+    }
+    join_all(&[kid]);
+    sum * 1e6 / n as f64
 }
 
 /// `pipe.kit_pipe_64B_oneway`: one-way pipe; the child sends n 64-byte messages, the parent

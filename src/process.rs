@@ -33,8 +33,8 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::Error;
 use crate::lock::Lock;
-use crate::sync::{Arm, Deadline, FUTEX_OWNER_DIED, FUTEX_WAITERS, futex_wake};
 use crate::sync::unmodelled::{AtomicI32, AtomicI64, AtomicPtr, Ordering};
+use crate::sync::{Arm, Deadline, FUTEX_OWNER_DIED, FUTEX_WAITERS, futex_wake};
 use crate::sys::proc::{self as sys, Forked};
 
 /// Exit status of a child whose function panicked (Rust's own panic status).
@@ -213,7 +213,9 @@ impl Process {
             let v = word.load(Ordering::Acquire);
             if v & FUTEX_OWNER_DIED != 0 {
                 // The kernel woke one sleeper: pass the wake-up on to the others, once.
-                if v & FUTEX_WAITERS != 0 && word.compare_exchange(v, v & !FUTEX_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                if v & FUTEX_WAITERS != 0
+                    && word.compare_exchange(v, v & !FUTEX_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                {
                     futex_wake(word, i32::MAX as u32);
                 }
                 return Arm::Ready;

@@ -32,7 +32,7 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use crate::error::Error;
-use crate::sync::{Arm, AtomicU32, Deadline, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv, mutant};
+use crate::sync::{Arm, AtomicU32, Deadline, Ordering, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv, mutant};
 
 pub(crate) use private::Arming;
 
@@ -64,33 +64,47 @@ pub fn wait_until(items: &mut [&mut dyn Waitable], ready: &mut [bool], deadline:
         return Err(Error::Inval);
     }
     let mut thorough = true;
+    // Per armed item, the word it sleeps on, the value it saw and its tick. After a wake-up (not
+    // a tick), an item whose word still holds that value is still armed and not ready, since
+    // whatever makes it ready changes the word, so it is not asked again: a wake-up costs one
+    // load per object. Raw pointers, because the items are asked again (borrowed mutably) while
+    // these are kept.
+    let mut armed: Vec<Option<(*const AtomicU32, u32, Option<Duration>)>> = std::vec![None; items.len()];
     loop {
-        let mut words: Vec<(&AtomicU32, u32)> = Vec::with_capacity(items.len().min(WAITV_MAX));
-        let (mut count, mut tick) = (0, None::<Duration>);
-        for (item, r) in items.iter_mut().zip(ready.iter_mut()) {
+        let mut count = 0;
+        for ((item, r), kept) in items.iter_mut().zip(ready.iter_mut()).zip(armed.iter_mut()) {
             *r = false;
-            match item.arm(thorough) {
+            if let Some((word, expected, _)) = *kept {
+                // SAFETY: the word lives in the item's shared mapping, which the item (borrowed
+                // for this whole call) keeps mapped.
+                if !thorough && unsafe { &*word }.load(Ordering::Relaxed) == expected {
+                    continue;
+                }
+            }
+            *kept = match item.arm(thorough) {
                 Arm::Ready => {
                     *r = true;
                     count += 1;
+                    None
                 }
-                Arm::Sleep { word, expected, tick: t } => {
-                    if mutant("wait_first_word_only") && !words.is_empty() {
-                        // Sleeps on the first word only: the others' wake-ups are lost.
-                    } else if words.len() < WAITV_MAX {
-                        words.push((word, expected));
-                    } else {
-                        tick = Some(WAITV_FALLBACK_TICK);
-                    }
-                    tick = match (tick, t) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
-            }
+                Arm::Sleep { word, expected, tick } => Some((word as *const AtomicU32, expected, tick)),
+            };
         }
         if count > 0 {
             return Ok(count);
+        }
+        let first_only = mutant("wait_first_word_only"); // the others' wake-ups are lost
+        let words: Vec<(&AtomicU32, u32)> = armed
+            .iter()
+            .flatten()
+            .take(if first_only { 1 } else { WAITV_MAX })
+            // SAFETY: as above.
+            .map(|&(word, expected, _)| (unsafe { &*word }, expected))
+            .collect();
+        let mut tick = armed.iter().flatten().filter_map(|a| a.2).min();
+        if words.len() < armed.iter().flatten().count() && !first_only {
+            // Beyond WAITV_MAX words: the rest are asked again on a tick.
+            tick = Some(tick.map_or(WAITV_FALLBACK_TICK, |t| t.min(WAITV_FALLBACK_TICK)));
         }
         let until = tick.map_or(deadline, |t| deadline.earliest(Deadline::after(t)));
         match futex_waitv(&words, until) {

@@ -22,7 +22,7 @@ fn item(kind: mpk_wait_kind, object: *mut c_void) -> mpk_waitable {
 fn bad_input_gets_a_status() {
     let q = queue();
     let mut n = 99usize;
-    // SAFETY (all below): pointers are valid or deliberately NULL, as each case says.
+    // SAFETY: pointers are valid or deliberately NULL, as each case says.
     unsafe {
         assert_eq!(mpk_wait(null_mut(), 1, 0, &mut n), MPK_ERR_NULL);
         let mut one = [item(MPK_WAIT_QUEUE, q.cast())];
@@ -48,13 +48,14 @@ fn the_ready_objects_are_marked() {
     let (a, b) = (queue(), queue());
     let (mut rx, mut tx) = (null_mut(), null_mut());
     let mut n = 0usize;
-    // SAFETY (all below): live handles from the calls above.
+    // SAFETY: live handles from the calls above.
     unsafe {
         assert_eq!(mpk_pipe_create(4096, false, &mut rx, &mut tx), MPK_OK);
         let v = 5u64.to_le_bytes();
         assert_eq!(mpk_queue_put(b, v.as_ptr().cast(), 8, 0), MPK_OK);
         assert_eq!(mpk_conn_send(tx, b"hi".as_ptr().cast(), 2, 0), MPK_OK);
-        let mut items = [item(MPK_WAIT_QUEUE, a.cast()), item(MPK_WAIT_QUEUE, b.cast()), item(MPK_WAIT_CONN, rx.cast())];
+        let mut items =
+            [item(MPK_WAIT_QUEUE, a.cast()), item(MPK_WAIT_QUEUE, b.cast()), item(MPK_WAIT_CONN, rx.cast())];
         assert_eq!(mpk_wait(items.as_mut_ptr(), 3, MPK_FOREVER, &mut n), MPK_OK);
         assert_eq!(n, 2);
         assert_eq!(items.iter().map(|i| i.ready).collect::<Vec<_>>(), [false, true, true]);

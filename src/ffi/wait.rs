@@ -62,6 +62,30 @@ impl Arming for Item<'_> {
     }
 }
 
+/// The object `it` names.
+///
+/// # Safety
+/// - `it.object` is NULL or a live handle of the kind `it.kind` names, used by nobody else for `'a`.
+unsafe fn item<'a>(it: &mpk_waitable) -> Result<Item<'a>, Fail> {
+    let o = it.object;
+    if o.is_null() {
+        return Err(Fail(MPK_ERR_NULL));
+    }
+    Ok(match it.kind {
+        // SAFETY: forwarded caller duty (this and the arms below).
+        MPK_WAIT_CONN => Item::Conn(unsafe { conn(o.cast()) }?),
+        // SAFETY: as above; `ring` also checks that it is a queue.
+        MPK_WAIT_QUEUE => Item::Queue(unsafe { ring(o.cast::<mpk_queue>()) }?),
+        // SAFETY: as above.
+        MPK_WAIT_PROCESS => Item::Process(unsafe { process(o.cast()) }?),
+        // SAFETY: as above.
+        MPK_WAIT_ASYNC => Item::Async(unsafe { handle(o.cast()) }?),
+        // SAFETY: as above (non-NULL).
+        MPK_WAIT_ITER => Item::Iter(unsafe { &mut *o.cast::<mpk_iter>() }),
+        _ => return Err(Fail(MPK_ERR_INVAL)),
+    })
+}
+
 /// Waits at most `timeout_ms` until at least one of the `n` objects is ready (Python's
 /// `multiprocessing.connection.wait`); sets each item's `ready` and `*out_ready` (may be NULL) to
 /// how many are. Each object may appear once. `MPK_ERR_TIMEOUT` if none became ready in time;
@@ -100,20 +124,9 @@ pub unsafe extern "C" fn mpk_wait(
         let until = deadline(timeout_ms)?;
         let mut list = Vec::with_capacity(n);
         for it in items.iter() {
-            if it.object.is_null() {
-                return Err(Fail(MPK_ERR_NULL));
-            }
-            // SAFETY (each arm): a live handle of the kind named, by the caller's contract; each
-            // named once (checked above), so the `&mut`s do not alias.
-            list.push(match it.kind {
-                MPK_WAIT_CONN => Item::Conn(unsafe { conn(it.object.cast()) }?),
-                MPK_WAIT_QUEUE => Item::Queue(unsafe { ring(it.object.cast::<mpk_queue>()) }?),
-                MPK_WAIT_PROCESS => Item::Process(unsafe { process(it.object.cast()) }?),
-                MPK_WAIT_ASYNC => Item::Async(unsafe { handle(it.object.cast()) }?),
-                // SAFETY: as above.
-                MPK_WAIT_ITER => Item::Iter(unsafe { &mut *it.object.cast::<mpk_iter>() }),
-                _ => return Err(Fail(MPK_ERR_INVAL)),
-            });
+            // SAFETY: a live handle of the kind named, by the caller's contract; each object is
+            // named once (checked above), so the `&mut`s made from them do not alias.
+            list.push(unsafe { item(it) }?);
         }
         let mut refs: Vec<&mut dyn Waitable> = list.iter_mut().map(|i| i as &mut dyn Waitable).collect();
         let mut ready = vec![false; n];

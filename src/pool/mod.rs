@@ -36,6 +36,7 @@
 //! never runs, a running one is stopped the same way; its `get` returns `Cancelled`.
 
 // The job word and the board are loom-modelled (tests/loom_pool.rs), so loom builds expose them.
+mod arm;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod board;
@@ -46,7 +47,6 @@ mod board;
 pub mod job;
 #[cfg(not(loom))]
 mod job;
-mod arm;
 mod shared;
 mod worker;
 

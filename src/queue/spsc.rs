@@ -339,7 +339,9 @@ impl<'a> RingRef<'a> {
                 return None;
             }
             // Release pairs with the writer's AcqRel publish, which then sees the bit.
-            if w & SLEEPERS != 0 || r.tail.compare_exchange(w, w | SLEEPERS, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if w & SLEEPERS != 0
+                || r.tail.compare_exchange(w, w | SLEEPERS, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
                 return Some((&r.readable, seen));
             }
         }
