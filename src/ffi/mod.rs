@@ -14,6 +14,8 @@ mod pipe;
 mod pool;
 mod process;
 mod queue;
+mod rmutex;
+mod sem;
 mod shm;
 
 pub use array::*;
@@ -22,6 +24,8 @@ pub use pipe::*;
 pub use pool::*;
 pub use process::*;
 pub use queue::*;
+pub use rmutex::*;
+pub use sem::*;
 pub use shm::*;
 
 use core::ffi::{CStr, c_char, c_int};
