@@ -113,10 +113,11 @@ pub mod tutorial {
     pub fn check_semaphore(out: &str, procs: usize, permits: usize) {
         let mut inside = std::collections::BTreeSet::new();
         let (mut entered, mut most) = (std::collections::BTreeSet::new(), 0);
-        for line in out.lines().filter(|l| l.starts_with("process ")) {
+        for line in out.lines() {
             let words: Vec<&str> = line.split(' ').collect();
-            let num: usize = words[1].parse().unwrap();
-            match words[2] {
+            let [_, num, what] = words[..] else { continue };
+            let Ok(num) = num.parse::<usize>() else { continue };
+            match what {
                 "enters" => {
                     assert!(entered.insert(num), "process {num} entered twice:\n{out}");
                     inside.insert(num);
@@ -124,7 +125,7 @@ pub mod tutorial {
                     assert!(inside.len() <= permits, "{inside:?} inside at once:\n{out}");
                 }
                 "leaves" => assert!(inside.remove(&num), "process {num} left without entering:\n{out}"),
-                other => panic!("unexpected {other:?} in {line:?}"),
+                _ => continue,
             }
         }
         assert!(inside.is_empty(), "{inside:?} never left:\n{out}");
