@@ -2,7 +2,7 @@
 //! unlock (mutual exclusion across levels, no lost wake-up), and a dead owner's depth is void.
 //!
 //! Run: `RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 cargo test --release
-//! --target-dir target/loom --test loom_rmutex` (0.1 s here). Mutation checks (.ci/loom):
+//! --target-dir target/loom --test loom_rmutex` (0.01 s here). Mutation checks (.ci/loom):
 //! `MPK_MUTANT=rmutex_ignore_depth` must make `nested_increments` fail, `rmutex_keep_dead_depth`
 //! must make `dead_owner_depth_is_reset` fail.
 #![allow(clippy::multiple_unsafe_ops_per_block)] // tests group C-style calls

@@ -1,27 +1,32 @@
 //! The process-shared counting semaphore (`mpk_sem`, Python's `Semaphore` and `BoundedSemaphore`).
 //!
-//! # Protocol
-//! | word      | meaning                                                                     |
-//! |-----------|-----------------------------------------------------------------------------|
-//! | `count`   | permits available, `0..=limit`; the futex word sleepers wait on (at 0)      |
-//! | `waiters` | threads past their spin that may sleep on `count`; release wakes only if > 0 |
-//! | `max`     | 0: unbounded (limit [`SEM_VALUE_MAX`]); else the bound (`BoundedSemaphore`) |
+//! # The futex word
+//! | bits            | meaning                                                                |
+//! |-----------------|------------------------------------------------------------------------|
+//! | `0..31` (count) | permits available, `0..=limit` (limit: `max`, or [`SEM_VALUE_MAX`])    |
+//! | `31` (`WAITERS`)| someone may sleep on the word, so a release must wake one              |
 //!
-//! Acquire takes a permit with a CAS `count → count - 1` when `count > 0` (no system call). With
-//! none left it spins a little (an adaptive budget in `spin`, shared by all users of the
-//! semaphore), then registers in `waiters`, re-checks `count` and sleeps on `count == 0`. Release
-//! CAS-increments `count` (refusing to pass the limit: `State`), then wakes one sleeper if
-//! `waiters` is non-zero. The registration and the release are the two sides of a store→load
-//! (Dekker) pattern, all SeqCst: either the sleeper's re-check sees the new permit or the
-//! releaser sees the sleeper and wakes it; the futex re-checks `count == 0` atomically with
-//! queueing the sleeper, so a permit released in between is never slept through.
+//! One word, so every step is a read-modify-write of one location (no store→load pattern):
+//! - acquire takes a permit with a CAS `count → count - 1` when `count > 0`, keeping `WAITERS`
+//!   as it is (no system call). With none left it spins a little (an adaptive budget in `spin`,
+//!   shared by all users of the semaphore), then sets `WAITERS` (CAS, only while `count == 0`)
+//!   and sleeps while the word is `WAITERS | 0`.
+//! - release CAS-increments `count` (refusing to pass the limit: `State`) and clears `WAITERS`;
+//!   if it was set, it wakes one sleeper.
+//! - a thread that slept takes its permit with `WAITERS` set again, since other sleepers may
+//!   remain; and if permits are still left after its take, it wakes one more: a release that
+//!   came while it was waking found `WAITERS` clear and woke nobody (the wake is passed on).
+//!
+//! The futex re-checks the word atomically with queueing the sleeper, so a release between the
+//! sleeper's look and its sleep makes the sleep return at once.
 //!
 //! # What a dead process leaves
 //! A semaphore has no owner (any thread may release): a process that dies holding a permit
 //! takes it with it, so the count stays one lower for good (as with POSIX semaphores and
 //! Python's). Waiters then wait for releases that may never come; a timeout is the cure. A
-//! process that dies while waiting leaves `waiters` one too high, which costs only a spare
-//! wake-up system call per release.
+//! process that dies asleep leaves `WAITERS` set, which costs one spare wake-up; one killed in
+//! the instant between being woken and taking its permit takes that wake-up along, and the
+//! other sleepers wait for the next release (or their timeout).
 
 use core::time::Duration;
 
@@ -32,6 +37,12 @@ use crate::sync::{AtomicU32, Deadline, Ordering, futex_wait, futex_wake, mutant}
 /// The largest count a semaphore holds (POSIX's `SEM_VALUE_MAX`); releases past it fail with
 /// `State` even when unbounded.
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// `word`: a sleeper may exist (module table).
+const WAITERS: u32 = 1 << 31;
+/// `word`: the count.
+const COUNT: u32 = !WAITERS;
+const _: () = assert!(SEM_VALUE_MAX == COUNT);
 
 /// Marks an initialised semaphore, so that zeroed or foreign memory is refused (`BadObject`).
 const MAGIC: u32 = 0x6d70_6b53; // "mpkS"
@@ -60,17 +71,15 @@ const MAGIC: u32 = 0x6d70_6b53; // "mpkS"
 /// ```
 #[repr(C, align(8))]
 pub struct RawSemaphore {
-    /// Permits available: the futex word (module table).
-    count: AtomicU32,
-    /// Threads that may be asleep on `count` (module table).
-    waiters: AtomicU32,
+    /// The futex word: count and `WAITERS` (module table).
+    word: AtomicU32,
     /// 0 (unbounded) or the bound; written only by `new`.
     max: AtomicU32,
     /// `MAGIC` once built.
     magic: AtomicU32,
     /// The adaptive spin budget of acquirers (`backoff::adaptive_spin`).
     spin: AtomicU32,
-    _reserved: [u32; 3],
+    _reserved: [u32; 4],
 }
 
 #[cfg(not(loom))]
@@ -78,7 +87,7 @@ const _: () = {
     use static_assertions::const_assert_eq;
     const_assert_eq!(core::mem::size_of::<RawSemaphore>(), 32);
     const_assert_eq!(core::mem::align_of::<RawSemaphore>(), 8);
-    const_assert_eq!(core::mem::offset_of!(RawSemaphore, count), 0);
+    const_assert_eq!(core::mem::offset_of!(RawSemaphore, word), 0);
 };
 
 impl RawSemaphore {
@@ -89,12 +98,11 @@ impl RawSemaphore {
             return Err(Error::Inval);
         }
         Ok(RawSemaphore {
-            count: AtomicU32::new(value),
-            waiters: AtomicU32::new(0),
+            word: AtomicU32::new(value),
             max: AtomicU32::new(max),
             magic: AtomicU32::new(MAGIC),
             spin: AtomicU32::new(super::backoff::ADAPTIVE_INITIAL),
-            _reserved: [0; 3],
+            _reserved: [0; 4],
         })
     }
 
@@ -119,21 +127,21 @@ impl RawSemaphore {
         self.max.load(Ordering::Relaxed)
     }
 
-    /// Takes one permit if there is one now. `order` is `Acquire`, or `SeqCst` for the re-check
-    /// after registering in `waiters` (then the first load is SeqCst too).
+    /// Takes one permit if there is one now; returns how many are left. `slept`: the caller has
+    /// slept, so it sets `WAITERS` (others may still sleep); otherwise `WAITERS` stays as it is.
     #[inline]
-    fn take(&self, order: Ordering) -> bool {
-        let load = if order == Ordering::SeqCst { Ordering::SeqCst } else { Ordering::Relaxed };
-        let mut v = self.count.load(load);
-        while v > 0 {
-            // Acquire pairs with the Release half of the releaser's CAS: what it wrote before
+    fn take(&self, slept: bool) -> Option<u32> {
+        let mut v = self.word.load(Ordering::Relaxed);
+        while v & COUNT > 0 {
+            let new = (v - 1) | if slept && !mutant("sem_forget_waiters") { WAITERS } else { 0 };
+            // Acquire pairs with the Release CAS of `release`: what the releaser wrote before
             // releasing is visible to the taker (a semaphore used as a signal publishes data).
-            match self.count.compare_exchange_weak(v, v - 1, order, load) {
-                Ok(_) => return true,
+            match self.word.compare_exchange_weak(v, new, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some((v & COUNT) - 1),
                 Err(now) => v = now,
             }
         }
-        false
+        None
     }
 
     /// Takes a permit, waiting until `deadline`. C-style: the caller releases it (or not: a
@@ -141,7 +149,7 @@ impl RawSemaphore {
     #[inline]
     pub fn acquire_until(&self, deadline: Deadline) -> Result<(), Error> {
         self.limit()?;
-        if self.take(Ordering::Acquire) {
+        if self.take(false).is_some() {
             return Ok(());
         }
         self.acquire_contended(deadline)
@@ -153,27 +161,44 @@ impl RawSemaphore {
             return Err(Error::Timeout);
         }
         // A short spin: a release within it saves both sides a futex system call.
-        if adaptive_spin(&self.spin, 64, || self.take(Ordering::Acquire).then_some(())).is_some() {
+        if adaptive_spin(&self.spin, 64, || self.take(false)).is_some() {
             return Ok(());
         }
-        // SeqCst (with the re-check below): the store→load pattern against `release`'s SeqCst
-        // increment of `count` then load of `waiters` (module docs).
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let result = loop {
-            // SeqCst load of `count` inside `take`: the re-check after registering.
-            if self.take(Ordering::SeqCst) {
-                break Ok(());
+        let mut slept = false;
+        loop {
+            if let Some(left) = self.take(slept) {
+                if slept && left > 0 && !mutant("sem_no_pass_on") {
+                    futex_wake(&self.word, 1); // pass the wake-up on (module docs)
+                }
+                return Ok(());
             }
-            match futex_wait(&self.count, 0, deadline) {
-                Ok(()) => {}
-                // A permit released just as time ran out is still taken.
-                Err(Error::Timeout) if self.take(Ordering::Acquire) => break Ok(()),
-                Err(e) => break Err(e),
+            // Relaxed: the flag orders nothing; the futex re-checks the word itself.
+            let v = self.word.load(Ordering::Relaxed);
+            if v & COUNT != 0 {
+                continue;
             }
-        };
-        // Relaxed: a stale non-zero count only costs a releaser a spare wake.
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        result
+            if v & WAITERS == 0
+                && self.word.compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            match futex_wait(&self.word, WAITERS, deadline) {
+                Ok(()) => slept = true,
+                // A timed-out wait consumed no wake-up; a permit released just then is taken.
+                Err(Error::Timeout) => {
+                    return match self.take(slept) {
+                        Some(left) => {
+                            if slept && left > 0 {
+                                futex_wake(&self.word, 1);
+                            }
+                            Ok(())
+                        }
+                        None => Err(Error::Timeout),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Returns a permit, waking one waiter if any may sleep. Errors: `State` if that would pass
@@ -182,21 +207,21 @@ impl RawSemaphore {
     #[inline]
     pub fn release(&self) -> Result<(), Error> {
         let limit = self.limit()?;
-        let release = if mutant("sem_relaxed_release") { Ordering::Relaxed } else { Ordering::SeqCst };
-        let mut v = self.count.load(Ordering::Relaxed);
+        let release = if mutant("sem_relaxed_release") { Ordering::Relaxed } else { Ordering::Release };
+        let mut v = self.word.load(Ordering::Relaxed);
         loop {
-            if v >= limit {
+            if v & COUNT >= limit {
                 return Err(Error::State);
             }
-            // SeqCst: Release pairs with the taker's Acquire CAS (publishes what was written
-            // before); SeqCst orders it before the `waiters` load below (module docs).
-            match self.count.compare_exchange_weak(v, v + 1, release, Ordering::Relaxed) {
+            // Release pairs with the taker's Acquire CAS (publishes what was written before).
+            // Clearing WAITERS: the one woken below sets it again if it must (module docs).
+            match self.word.compare_exchange_weak(v, (v & COUNT) + 1, release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => v = now,
             }
         }
-        if self.waiters.load(Ordering::SeqCst) != 0 && !mutant("sem_no_wake") {
-            futex_wake(&self.count, 1);
+        if v & WAITERS != 0 && !mutant("sem_no_wake") {
+            futex_wake(&self.word, 1);
         }
         Ok(())
     }
@@ -204,7 +229,7 @@ impl RawSemaphore {
     /// Permits available now (a snapshot; Python's `get_value`); 0 if this is not a semaphore.
     pub fn value(&self) -> u32 {
         // Relaxed: a snapshot, ordered with nothing.
-        if self.limit().is_ok() { self.count.load(Ordering::Relaxed) } else { 0 }
+        if self.limit().is_ok() { self.word.load(Ordering::Relaxed) & COUNT } else { 0 }
     }
 
     /// Takes a permit, blocking as long as needed; the [`Permit`] releases it when dropped.
