@@ -554,16 +554,17 @@ fn rmutex_uncontended(env: &Env) {
     });
 }
 
-/// Two semaphores in one anonymous shared region.
+/// Two semaphores in one anonymous shared region, a cache line apart.
 fn two_sems(region: &Region, value: u32) -> (&RawSemaphore, &RawSemaphore) {
-    // SAFETY: offsets 0 and 64 are 8-aligned, inside the region, used for nothing else; written
-    // before any other process can see them, and they live as long as `region`.
-    unsafe {
-        let p = region.as_ptr().cast::<RawSemaphore>();
-        p.write(RawSemaphore::new(value, 0).expect("sem"));
-        p.add(2).write(RawSemaphore::new(value, 0).expect("sem"));
-        (&*p, &*p.add(2))
-    }
+    let at = |i: usize| {
+        let p = region.as_ptr().wrapping_add(64 * i).cast::<RawSemaphore>();
+        // SAFETY: offsets 0 and 64 are 8-aligned, inside the 4 KiB region and used for nothing
+        // else; written before any other process can see them.
+        unsafe { p.write(RawSemaphore::new(value, 0).expect("sem")) };
+        // SAFETY: initialised just above; lives as long as `region`.
+        unsafe { &*p }
+    };
+    (at(0), at(1))
 }
 
 /// `sync.kit_sem_uncontended` (= `sync.c_sem_pshared_uncontended`): one process, a semaphore

@@ -3,10 +3,10 @@
 
 pub(crate) mod backoff;
 mod mutex;
-mod rmutex;
-mod semaphore;
 #[cfg(feature = "std")]
 mod owned;
+mod rmutex;
+mod semaphore;
 
 pub use mutex::{Acquired, MutexGuard, RawMutex};
 #[cfg(feature = "std")]

@@ -226,10 +226,11 @@ pub struct RLock {
 impl RLock {
     /// A new, unlocked lock in a fresh shared mapping.
     pub fn new() -> Result<RLock, Error> {
-        let region = crate::shm::Region::build(crate::shm::Kind::RMutex, [0; 4], size_of::<RawRMutex>(), None, |mem| {
-            // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawRMutex.
-            unsafe { mem.cast::<RawRMutex>().write(RawRMutex::new()) }
-        })?;
+        let region =
+            crate::shm::Region::build(crate::shm::Kind::RMutex, [0; 4], size_of::<RawRMutex>(), None, |mem| {
+                // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawRMutex.
+                unsafe { mem.cast::<RawRMutex>().write(RawRMutex::new()) }
+            })?;
         Ok(RLock { region: core::mem::ManuallyDrop::new(region) })
     }
 

@@ -320,10 +320,11 @@ impl Semaphore {
     pub fn new(value: u32, max: u32) -> Result<Semaphore, Error> {
         let sem = RawSemaphore::new(value, max)?;
         let layout = [u64::from(value), u64::from(max), 0, 0];
-        let region = crate::shm::Region::build(crate::shm::Kind::Semaphore, layout, size_of::<RawSemaphore>(), None, |mem| {
-            // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawSemaphore.
-            unsafe { mem.cast::<RawSemaphore>().write(sem) }
-        })?;
+        let region =
+            crate::shm::Region::build(crate::shm::Kind::Semaphore, layout, size_of::<RawSemaphore>(), None, |mem| {
+                // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawSemaphore.
+                unsafe { mem.cast::<RawSemaphore>().write(sem) }
+            })?;
         Ok(Semaphore { region })
     }
 
