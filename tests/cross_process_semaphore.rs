@@ -219,3 +219,18 @@ fn owned_semaphore_across_fork() {
     p.forget(); // the child released it already
     assert_eq!(sem.release(), Err(Error::State));
 }
+
+/// Neither an uncontended acquire/release nor a recursive lock makes a futex system call.
+#[test]
+fn uncontended_paths_make_no_futex_call() {
+    let s = RawSemaphore::new(2, 2).unwrap();
+    let m = mpkit::RawRMutex::new();
+    let before = mpkit::sync::futex_calls();
+    for _ in 0..1000 {
+        let (a, b) = (s.try_acquire().unwrap(), s.acquire().unwrap());
+        drop((a, b));
+        let (outer, inner) = (m.lock().unwrap(), m.try_lock().unwrap());
+        drop((inner, outer));
+    }
+    assert_eq!(mpkit::sync::futex_calls(), before);
+}
