@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use mpkit::{Pool, PoolOptions, Process, Queue, RawMutex, Region, pipe};
+use mpkit::{RawRMutex, RawSemaphore};
 
 struct Bench {
     id: &'static str,
@@ -33,6 +34,9 @@ const BENCHES: &[Bench] = &[
     Bench { id: "pool_apply_rtt", est_s: 1.5, run: pool_apply_rtt },
     Bench { id: "pool_hol_rtt", est_s: 1.5, run: pool_hol_rtt },
     Bench { id: "pool_cpu_speedup", est_s: 5.0, run: pool_cpu_speedup },
+    Bench { id: "rmutex_uncontended", est_s: 0.5, run: rmutex_uncontended },
+    Bench { id: "sem_uncontended", est_s: 0.5, run: sem_uncontended },
+    Bench { id: "sem_pingpong", est_s: 1.0, run: sem_pingpong },
 ];
 
 struct Env {
@@ -660,4 +664,94 @@ fn main() {
     for b in selected {
         (b.run)(&env);
     }
+}
+
+/// `lock.kit_rmutex_uncontended`: lock, counter++, unlock of a `RawRMutex`, in one process (ns
+/// per pair; the first level, as `kit_mutex_uncontended`).
+fn rmutex_uncontended(env: &Env) {
+    let n = env.scaled(20_000_000);
+    env.report("lock.kit_rmutex_uncontended", "ns/pair", || {
+        let m = RawRMutex::new();
+        let mut counter = 0u64;
+        let mut bump = || {
+            let _ = m.lock_until(mpkit::Deadline::FOREVER);
+            counter = std::hint::black_box(counter) + 1;
+            let _ = m.unlock();
+        };
+        for _ in 0..1000 {
+            bump();
+        }
+        let t0 = Instant::now();
+        for _ in 0..n {
+            bump();
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+        assert_eq!(counter, n + 1000);
+        ns
+    });
+}
+
+/// Two semaphores in one anonymous shared region, a cache line apart.
+fn two_sems(region: &Region, value: u32) -> (&RawSemaphore, &RawSemaphore) {
+    let at = |i: usize| {
+        let p = region.as_ptr().wrapping_add(64 * i).cast::<RawSemaphore>();
+        // SAFETY: offsets 0 and 64 are 8-aligned, inside the 4 KiB region and used for nothing
+        // else; written before any other process can see them.
+        unsafe { p.write(RawSemaphore::new(value, 0).expect("sem")) };
+        // SAFETY: initialised just above; lives as long as `region`.
+        unsafe { &*p }
+    };
+    (at(0), at(1))
+}
+
+/// `sync.kit_sem_uncontended` (= `sync.c_sem_pshared_uncontended`): one process, a semaphore
+/// at 1 in shared memory, acquire + release (ns per pair; never blocks).
+fn sem_uncontended(env: &Env) {
+    let n = env.scaled(20_000_000);
+    env.report("sync.kit_sem_uncontended", "ns/pair", || {
+        let region = Region::new(4096).expect("region");
+        let (s, _) = two_sems(&region, 1);
+        for _ in 0..1000 {
+            let _ = s.acquire_until(mpkit::Deadline::FOREVER);
+            let _ = s.release();
+        }
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let _ = s.acquire_until(mpkit::Deadline::FOREVER);
+            let _ = s.release();
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+        assert_eq!(s.value(), 1);
+        ns
+    });
+}
+
+/// `sync.kit_sem_pingpong_rtt` (= `sync.c_sem_pshared_pingpong_rtt`): two semaphores at 0;
+/// the parent releases a and acquires b, the forked child acquires a and releases b (us per
+/// round trip).
+fn sem_pingpong(env: &Env) {
+    let n = env.scaled(15_000);
+    env.report("sync.kit_sem_pingpong_rtt", "us", || {
+        let region = Region::new(4096).expect("region");
+        let (a, b) = two_sems(&region, 0);
+        let warm = 1000;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                a.acquire_until(mpkit::Deadline::FOREVER).expect("acquire");
+                b.release().expect("release");
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            a.release().expect("release");
+            b.acquire_until(mpkit::Deadline::FOREVER).expect("acquire");
+        }
+        let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        rtt
+    });
 }

@@ -1,6 +1,6 @@
 //! A tour of mpkit through the examples of the Python multiprocessing tutorial it is modelled
-//! on, in order: Pool.map, Process, process ids, Queue, Pipe, Lock, Value/Array, the
-//! Pool(processes=4) walk-through, what mpkit adds to it (time limits, map_async, cancel,
+//! on, in order: Pool.map, Process, process ids, Queue, Pipe, Lock (then RLock and Semaphore),
+//! Value/Array, the Pool(processes=4) walk-through, what mpkit adds to it (time limits, map_async, cancel,
 //! starmap), and the closing serial/threads/pool comparison.
 //!
 //!     cargo run --release --example tour
@@ -16,6 +16,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use mpkit::{ByteQueue, Error, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe};
+use mpkit::{RLock, Semaphore};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {
@@ -134,6 +135,48 @@ fn main() -> Result<(), mpkit::Error> {
     for p in &procs {
         assert_eq!(p.join(), Ok(0));
     }
+
+    println!("\n== RLock: ten processes print under one lock, taking it twice");
+    std::io::stdout().flush().unwrap();
+    let rlock = RLock::new()?; // Python's multiprocessing.RLock()
+    let procs: Vec<Process> = (0..10)
+        .map(|num| {
+            let rlock = &rlock;
+            let child = move || {
+                let _outer = rlock.lock().expect("lock");
+                let _inner = rlock.lock().expect("relock"); // already ours: depth 2
+                print_flush(&format!("rlock: hello world {num} at depth {}", rlock.raw().depth()));
+                0
+            };
+            // SAFETY: single-threaded parent.
+            unsafe { Process::spawn(child) }.expect("fork")
+        })
+        .collect();
+    for p in &procs {
+        assert_eq!(p.join(), Ok(0));
+    }
+
+    println!("\n== Semaphore(3): eight processes, never more than three inside");
+    std::io::stdout().flush().unwrap();
+    let sem = Semaphore::new(3, 0)?; // Python's multiprocessing.Semaphore(3)
+    let procs: Vec<Process> = (0..8)
+        .map(|num| {
+            let sem = &sem;
+            let child = move || {
+                let _permit = sem.acquire_timeout(Duration::from_secs(30)).expect("acquire");
+                print_flush(&format!("process {num} enters"));
+                std::thread::sleep(Duration::from_millis(50));
+                print_flush(&format!("process {num} leaves"));
+                0
+            };
+            // SAFETY: single-threaded parent.
+            unsafe { Process::spawn(child) }.expect("fork")
+        })
+        .collect();
+    for p in &procs {
+        assert_eq!(p.join(), Ok(0));
+    }
+    assert_eq!(sem.value(), 3);
 
     println!("\n== Value('d', 0.0) and Array('i', range(10))");
     let num = SharedValue::new(0.0f64)?;

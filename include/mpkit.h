@@ -59,6 +59,11 @@ extern "C" {
 #define MPK_QUEUE_MAX_MSG (1 << 28)
 
 /*
+ The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
+ */
+#define MPK_SEM_VALUE_MAX 2147483647
+
+/*
  A typed array (or value) in shared memory, with its lock. Thread-safe handle; the elements
  follow the lock discipline of the caller (lock with `mpk_array_lock`, or use atomics).
  */
@@ -244,6 +249,26 @@ typedef struct {
      */
     uint64_t dead_readers;
 } mpk_queue_repairs;
+
+/*
+ A robust, recursive, process-shared mutex: 72 bytes, 8-byte aligned, placed anywhere
+ (typically in shared memory). Initialise in place with `mpk_rmutex_init` (all-zero bytes are
+ also a valid unlocked lock), or get an owned one from `mpk_rmutex_create`. Treat the contents
+ as opaque.
+ */
+typedef struct {
+    uint64_t _opaque[9];
+} mpk_rmutex;
+
+/*
+ A process-shared counting semaphore: 32 bytes, 8-byte aligned, placed anywhere (typically in
+ shared memory). Initialise it in place with `mpk_sem_init` (zeroed bytes are not a semaphore:
+ calls on one fail with `MPK_ERR_BAD_OBJECT`), or get an owned one from `mpk_sem_create`.
+ Treat the contents as opaque.
+ */
+typedef struct {
+    uint64_t _opaque[4];
+} mpk_sem;
 
 /*
  The kind of object an `mpk_waitable` names: one of the `MPK_WAIT_*` values.
@@ -1237,6 +1262,140 @@ mpk_status mpk_queue_stats(const mpk_queue *q, mpk_queue_repairs *out);
  `q` is NULL or a queue.
  */
 mpk_status mpk_queue_task_done(mpk_queue *q);
+
+/*
+ Marks a lock taken with `MPK_ERR_OWNER_DEAD` consistent again (it stays locked).
+ `MPK_ERR_NOT_OWNER` if the caller does not hold it; `MPK_ERR_INVAL` if it is not inconsistent.
+
+ # Safety
+ `m` is NULL or an initialised recursive mutex.
+ */
+mpk_status mpk_rmutex_consistent(mpk_rmutex *m);
+
+/*
+ Creates a recursive mutex in its own small shared mapping, shared with children forked
+ afterwards. Release it with `mpk_rmutex_destroy`.
+
+ # Safety
+ `out` is NULL or valid for a write of a pointer.
+ */
+mpk_status mpk_rmutex_create(mpk_rmutex **out);
+
+/*
+ How many times the calling thread holds the lock (0 if it does not, or for NULL).
+
+ # Safety
+ `m` is NULL or an initialised recursive mutex.
+ */
+uint32_t mpk_rmutex_depth(const mpk_rmutex *m);
+
+/*
+ Unmaps this process's view of a lock made by `mpk_rmutex_create`. NULL, and a lock that was
+ initialised in place, are ignored. A lock the calling thread holds (at any depth) is released
+ first as if its owner had died (other processes get `MPK_ERR_OWNER_DEAD`); one that another
+ thread of this process holds stays mapped (its memory is leaked), since that thread's robust
+ list links it. Destroying the same handle twice is undefined behaviour, as with `free`.
+
+ # Safety
+ `m` is NULL or a valid recursive mutex, not used by this process after the call.
+ */
+void mpk_rmutex_destroy(mpk_rmutex *m);
+
+/*
+ Initialises (or re-initialises, e.g. after `MPK_ERR_NOT_RECOVERABLE`) a recursive mutex in
+ place: unlocked, consistent. Do not call it while any thread holds or waits on it.
+
+ # Safety
+ `m` is NULL or valid for writes of an `mpk_rmutex`.
+ */
+mpk_status mpk_rmutex_init(mpk_rmutex *m);
+
+/*
+ Locks the mutex, or one more level of it if the calling thread already holds it (each
+ success needs one `mpk_rmutex_unlock`), waiting at most `timeout_ms` (`MPK_FOREVER`,
+ `MPK_NOWAIT`, or ms).
+
+ Returns `MPK_OK`; `MPK_ERR_OWNER_DEAD` when the lock was taken from a dead owner (the caller
+ holds it at depth 1, whatever the dead owner's depth: repair the data, call
+ `mpk_rmutex_consistent`, then unlock; unlocking without that makes it unusable);
+ `MPK_ERR_TIMEOUT`; `MPK_ERR_NOT_RECOVERABLE`; `MPK_ERR_STATE` if the depth would pass
+ `UINT32_MAX`; `MPK_ERR_NOMEM` if the calling thread already holds `MPK_MAX_HELD_LOCKS` robust
+ locks; `MPK_ERR_NULL`; `MPK_ERR_INVAL` (bad timeout, misaligned).
+
+ # Safety
+ `m` is NULL or an initialised recursive mutex.
+ */
+mpk_status mpk_rmutex_lock(mpk_rmutex *m, int64_t timeout_ms);
+
+/*
+ Releases one level; the last releases the lock. `MPK_ERR_NOT_OWNER` if the calling thread
+ does not hold it.
+
+ # Safety
+ `m` is NULL or an initialised recursive mutex.
+ */
+mpk_status mpk_rmutex_unlock(mpk_rmutex *m);
+
+/*
+ Takes a permit, waiting at most `timeout_ms` (`MPK_FOREVER`, `MPK_NOWAIT`, or ms) for one.
+
+ Returns `MPK_OK`; `MPK_ERR_TIMEOUT`; `MPK_ERR_BAD_OBJECT` (not an initialised semaphore);
+ `MPK_ERR_NULL`; `MPK_ERR_INVAL` (bad timeout, misaligned). A process that dies holding a
+ permit loses it for good (as with POSIX semaphores): wait with a timeout where that matters.
+
+ # Safety
+ `s` is NULL or points to an `mpk_sem`.
+ */
+mpk_status mpk_sem_acquire(mpk_sem *s, int64_t timeout_ms);
+
+/*
+ Creates a semaphore (arguments as `mpk_sem_init`) in its own small shared mapping, shared
+ with children forked afterwards. Release it with `mpk_sem_destroy`.
+
+ # Safety
+ `out` is NULL or valid for a write of a pointer.
+ */
+mpk_status mpk_sem_create(uint32_t value, uint32_t max, mpk_sem **out);
+
+/*
+ Unmaps this process's view of a semaphore made by `mpk_sem_create`. NULL, and a semaphore
+ initialised in place, are ignored. Permits this process holds are not returned (a semaphore
+ has no owner). Destroying the same handle twice is undefined behaviour, as with `free`.
+
+ # Safety
+ `s` is NULL or a valid semaphore, not used by this process after the call.
+ */
+void mpk_sem_destroy(mpk_sem *s);
+
+/*
+ Initialises a semaphore in place with `value` permits. `max` 0 makes a `Semaphore`; `max` > 0
+ a `BoundedSemaphore`, whose release past `max` fails with `MPK_ERR_STATE`.
+ `MPK_ERR_INVAL` if `max != 0 && value > max`, if either passes `MPK_SEM_VALUE_MAX`, or `s` is
+ misaligned; `MPK_ERR_NULL`. Do not call it while any thread uses or waits on the semaphore.
+
+ # Safety
+ `s` is NULL or valid for writes of an `mpk_sem`.
+ */
+mpk_status mpk_sem_init(mpk_sem *s, uint32_t value, uint32_t max);
+
+/*
+ Returns a permit, waking one waiter. Any thread of any process may release. `MPK_ERR_STATE` if
+ that would pass the bound of a `BoundedSemaphore` (or `MPK_SEM_VALUE_MAX`); nothing changes.
+ `MPK_ERR_BAD_OBJECT`, `MPK_ERR_NULL`, `MPK_ERR_INVAL` (misaligned) as `mpk_sem_acquire`.
+
+ # Safety
+ `s` is NULL or points to an `mpk_sem`.
+ */
+mpk_status mpk_sem_release(mpk_sem *s);
+
+/*
+ Permits available now (a snapshot, Python's `get_value`); 0 for NULL, a misaligned pointer
+ or memory that is not an initialised semaphore.
+
+ # Safety
+ `s` is NULL or points to an `mpk_sem`.
+ */
+uint32_t mpk_sem_value(const mpk_sem *s);
 
 /*
  Creates an anonymous region of `size` zero bytes (64-byte aligned), shared with children

@@ -9,6 +9,8 @@
  *   Process          a forked child running a callable (mpk_process_*)
  *   Mutex, MutexRef  an owned robust process-shared mutex, and a non-owning view of any
  *                    mpk_mutex (e.g. a shared array's lock); Lockable and TimedLockable
+ *   RMutex           an owned robust recursive mutex (Python's RLock; mpk_rmutex_*)
+ *   Semaphore        an owned counting semaphore, bounded or not (mpk_sem_*)
  *   Queue<T>         a bounded MPMC queue of trivially copyable T (mpk_queue_*)
  *   Pipe, Connection a connected pair of ends; bytes or trivially copyable T (mpk_conn_*)
  *   SharedArray<T>, Value<T>   typed shared memory with its lock (mpk_array_*, mpk_value_create)
@@ -408,6 +410,122 @@ public:
 
     /// A view of this mutex (valid while it lives).
     MutexRef ref() const noexcept { return MutexRef(m_); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// RMutex, Semaphore
+// ---------------------------------------------------------------------------------------------
+
+/// An owned robust, recursive process-shared mutex (mpk_rmutex_create; Python's RLock): the
+/// thread that holds it may lock it again and must unlock it as often. Lockable and
+/// TimedLockable. Owner death as Mutex, except that lock() and the try_* calls throw a plain
+/// std::system_error with errc::owner_dead AFTER acquiring (the catcher holds it at depth 1:
+/// repair, consistent(), unlock()); lock_checked() reports it in-band.
+class RMutex {
+public:
+    RMutex() { detail::check(mpk_rmutex_create(&m_), "mpk_rmutex_create"); }
+    RMutex(const RMutex&) = delete;
+    RMutex& operator=(const RMutex&) = delete;
+    RMutex(RMutex&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+    RMutex& operator=(RMutex&& o) noexcept {
+        if (this != &o) {
+            mpk_rmutex_destroy(m_);
+            m_ = std::exchange(o.m_, nullptr);
+        }
+        return *this;
+    }
+    ~RMutex() { mpk_rmutex_destroy(m_); }
+
+    /// BasicLockable: blocks until locked (or one level deeper). Throws as described above.
+    void lock() { (void)acquire(MPK_FOREVER, "mpk::RMutex::lock"); }
+    /// Lockable: locks if that needs no waiting.
+    bool try_lock() { return acquire(MPK_NOWAIT, "mpk::RMutex::try_lock"); }
+    /// TimedLockable: waits at most `d`.
+    template <class Rep, class Period>
+    bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+        return acquire(detail::to_ms(d), "mpk::RMutex::try_lock_for");
+    }
+    /// Locks, waiting at most `t`, and reports owner death in-band.
+    [[nodiscard]] LockResult lock_checked(std::chrono::milliseconds t = forever) {
+        const mpk_status st = mpk_rmutex_lock(m_, detail::to_ms(t));
+        switch (st) {
+        case MPK_OK: return LockResult::acquired;
+        case MPK_ERR_OWNER_DEAD: return LockResult::owner_dead;
+        case MPK_ERR_TIMEOUT: return LockResult::timed_out;
+        default: detail::throw_status(st, "mpk::RMutex::lock_checked");
+        }
+    }
+    /// Releases one level. Never throws; unlocking a lock this thread does not hold is caught
+    /// by assert() (unlock_checked() returns the status).
+    void unlock() noexcept {
+        [[maybe_unused]] const mpk_status st = mpk_rmutex_unlock(m_);
+        assert(st == MPK_OK && "mpk::RMutex::unlock: the calling thread does not hold the lock");
+    }
+    [[nodiscard]] mpk_status unlock_checked() noexcept { return mpk_rmutex_unlock(m_); }
+    /// Marks a lock taken from a dead owner consistent again (it stays locked).
+    void consistent() { detail::check(mpk_rmutex_consistent(m_), "mpk::RMutex::consistent"); }
+    /// How many times the calling thread holds it (0: not at all).
+    std::uint32_t depth() const noexcept { return mpk_rmutex_depth(m_); }
+    mpk_rmutex* native_handle() const noexcept { return m_; }
+
+private:
+    bool acquire(std::int64_t ms, const char* what) {
+        const mpk_status st = mpk_rmutex_lock(m_, ms);
+        if (st == MPK_OK) return true;
+        if (st == MPK_ERR_TIMEOUT) return false;
+        detail::throw_status(st, what); // MPK_ERR_OWNER_DEAD included: the lock is held
+    }
+
+    mpk_rmutex* m_ = nullptr;
+};
+
+/// An owned process-shared counting semaphore (mpk_sem_create): Python's Semaphore(value)
+/// with max 0, BoundedSemaphore with max > 0 (release past it throws errc::state). It has no
+/// owner: any thread of any process may release, and a process that dies holding a permit
+/// loses it. acquire()/release() make it BasicLockable, so std::lock_guard<mpk::Semaphore>
+/// holds one permit.
+class Semaphore {
+public:
+    explicit Semaphore(std::uint32_t value = 1, std::uint32_t max = 0) {
+        detail::check(mpk_sem_create(value, max, &s_), "mpk_sem_create");
+    }
+    Semaphore(const Semaphore&) = delete;
+    Semaphore& operator=(const Semaphore&) = delete;
+    Semaphore(Semaphore&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    Semaphore& operator=(Semaphore&& o) noexcept {
+        if (this != &o) {
+            mpk_sem_destroy(s_);
+            s_ = std::exchange(o.s_, nullptr);
+        }
+        return *this;
+    }
+    ~Semaphore() { mpk_sem_destroy(s_); }
+
+    /// Takes a permit, blocking as long as needed.
+    void acquire() { detail::check(mpk_sem_acquire(s_, MPK_FOREVER), "mpk::Semaphore::acquire"); }
+    /// Takes a permit if one comes within `d`; false if none did.
+    template <class Rep, class Period>
+    bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
+        const mpk_status st = mpk_sem_acquire(s_, detail::to_ms(d));
+        if (st == MPK_ERR_TIMEOUT) return false;
+        detail::check(st, "mpk::Semaphore::try_acquire_for");
+        return true;
+    }
+    bool try_acquire() { return try_acquire_for(nowait); }
+    /// Returns a permit; throws errc::state past the bound.
+    void release() { detail::check(mpk_sem_release(s_), "mpk::Semaphore::release"); }
+    /// BasicLockable, for std::lock_guard: one permit.
+    void lock() { acquire(); }
+    void unlock() noexcept {
+        [[maybe_unused]] const mpk_status st = mpk_sem_release(s_);
+        assert(st == MPK_OK && "mpk::Semaphore::unlock: released past the bound");
+    }
+    /// Permits available now.
+    std::uint32_t value() const noexcept { return mpk_sem_value(s_); }
+    mpk_sem* native_handle() const noexcept { return s_; }
+
+private:
+    mpk_sem* s_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -47,6 +47,16 @@ fn lock() {
 }
 
 #[test]
+fn rlock() {
+    check("rlock", tutorial::check_rlock);
+}
+
+#[test]
+fn semaphore() {
+    check("semaphore", |out| tutorial::check_semaphore(out, 8, 3));
+}
+
+#[test]
 fn value_array() {
     check("value_array", |out| assert_eq!(out, tutorial::VALUE_ARRAY));
 }

@@ -38,4 +38,6 @@ fn the_tour_prints_the_tutorials_results() {
     }
     let hellos = lines.iter().filter(|l| l.starts_with("hello world ")).count();
     assert_eq!(hellos, 10, "ten processes printed under the lock");
+    common::tutorial::check_rlock(&stdout);
+    common::tutorial::check_semaphore(&stdout, 8, 3);
 }

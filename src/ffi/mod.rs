@@ -14,6 +14,8 @@ mod pipe;
 mod pool;
 mod process;
 mod queue;
+mod rmutex;
+mod sem;
 mod shm;
 mod wait;
 
@@ -23,6 +25,8 @@ pub use pipe::*;
 pub use pool::*;
 pub use process::*;
 pub use queue::*;
+pub use rmutex::*;
+pub use sem::*;
 pub use shm::*;
 pub use wait::*;
 

@@ -1,13 +1,22 @@
-//! Cross-process locks that work in any shared memory, in place: the robust futex mutex.
+//! Cross-process locks that work in any shared memory, in place: the robust futex mutex, the
+//! recursive robust mutex and the counting semaphore.
 
 pub(crate) mod backoff;
 mod mutex;
 #[cfg(feature = "std")]
 mod owned;
+mod rmutex;
+mod semaphore;
 
 pub use mutex::{Acquired, MutexGuard, RawMutex};
 #[cfg(feature = "std")]
 pub use owned::Lock;
+#[cfg(feature = "std")]
+pub use rmutex::RLock;
+pub use rmutex::{RMutexGuard, RawRMutex};
+#[cfg(feature = "std")]
+pub use semaphore::Semaphore;
+pub use semaphore::{Permit, RawSemaphore, SEM_VALUE_MAX};
 
 use crate::error::Error;
 

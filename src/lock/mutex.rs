@@ -271,6 +271,13 @@ impl RawMutex {
         &self.word
     }
 
+    /// Whether the calling thread holds the lock (the TID in the word is its own).
+    pub(crate) fn held_by_me(&self) -> bool {
+        // Relaxed: only this thread writes its own TID into the word, and a thread always sees its
+        // own writes; no other value (0, OWNER_DIED, NOT_RECOVERABLE's all-ones TID) matches it.
+        self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK == Me::current().tid()
+    }
+
     /// Makes the lock safe to unmap, before this process drops its mapping of it: a lock the
     /// calling thread holds is unlinked from its robust list and released as if its owner had
     /// died (other processes sharing it get `OwnerDead`). Returns false if another live thread of

@@ -37,6 +37,10 @@ pub enum Kind {
     Pipe = 5,
     /// A worker pool's shared state (`mpk_pool_create`, [`Pool`](crate::Pool)).
     Pool = 6,
+    /// One [`RawRMutex`](crate::RawRMutex) (`mpk_rmutex_create`, [`RLock`](crate::RLock)).
+    RMutex = 7,
+    /// One [`RawSemaphore`](crate::RawSemaphore) (`mpk_sem_create`, [`Semaphore`](crate::Semaphore)).
+    Semaphore = 8,
 }
 
 /// The first [`HEADER_LEN`] bytes of a region.
@@ -103,6 +107,8 @@ impl Header {
             4 => Kind::Queue,
             5 => Kind::Pipe,
             6 => Kind::Pool,
+            7 => Kind::RMutex,
+            8 => Kind::Semaphore,
             _ => return Err(Error::BadObject),
         };
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {

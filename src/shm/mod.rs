@@ -257,6 +257,8 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Queue => "mpkit-queue",
         Kind::Pipe => "mpkit-pipe",
         Kind::Pool => "mpkit-pool",
+        Kind::RMutex => "mpkit-rmutex",
+        Kind::Semaphore => "mpkit-sem",
     }
 }
 

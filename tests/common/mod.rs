@@ -98,6 +98,40 @@ pub mod tutorial {
         let want: Vec<String> = (0..10).map(|i| format!("hello world {i}")).collect();
         assert_eq!(lines, want);
     }
+
+    /// The RLock example: ten processes' lines, each printed at depth 2, in any order.
+    pub fn check_rlock(out: &str) {
+        let mut lines: Vec<&str> = out.lines().filter(|l| l.starts_with("rlock: ")).collect();
+        lines.sort_by_key(|l| l.split(' ').nth(3).unwrap().parse::<u32>().unwrap());
+        let want: Vec<String> = (0..10).map(|i| format!("rlock: hello world {i} at depth 2")).collect();
+        assert_eq!(lines, want, "{out}");
+    }
+
+    /// The Semaphore example: `procs` processes each enter once and leave once, never more
+    /// than `permits` inside at once (each prints "enters" holding a permit, "leaves" still
+    /// holding it, so the output order is an upper bound on who was inside).
+    pub fn check_semaphore(out: &str, procs: usize, permits: usize) {
+        let mut inside = std::collections::BTreeSet::new();
+        let (mut entered, mut most) = (std::collections::BTreeSet::new(), 0);
+        for line in out.lines() {
+            let words: Vec<&str> = line.split(' ').collect();
+            let [_, num, what] = words[..] else { continue };
+            let Ok(num) = num.parse::<usize>() else { continue };
+            match what {
+                "enters" => {
+                    assert!(entered.insert(num), "process {num} entered twice:\n{out}");
+                    inside.insert(num);
+                    most = most.max(inside.len());
+                    assert!(inside.len() <= permits, "{inside:?} inside at once:\n{out}");
+                }
+                "leaves" => assert!(inside.remove(&num), "process {num} left without entering:\n{out}"),
+                _ => continue,
+            }
+        }
+        assert!(inside.is_empty(), "{inside:?} never left:\n{out}");
+        assert_eq!(entered.len(), procs, "{out}");
+        assert!(most >= 1);
+    }
 }
 
 /// The two builds of every C/C++ example: plain, and under AddressSanitizer + UBSan.
