@@ -101,7 +101,9 @@ pub use lock::{Acquired, RawMutex};
 pub use lock::{RLock, Semaphore};
 pub use lock::{RawRMutex, RawSemaphore};
 /// The most robust locks one thread may hold at once (the kernel's `ROBUST_LIST_LIMIT`); a lock
-/// beyond it is refused with [`Error::NoMem`].
+/// beyond it is refused with [`Error::NoMem`]. The main thread of a child started by
+/// [`Process`] holds one of them from its start: its life lock, which makes its exit visible to
+/// [`wait`].
 pub const MAX_HELD_LOCKS: u32 = sys::robust::MAX_HELD;
 #[cfg(feature = "std")]
 pub use pipe::{Conn, pipe};
