@@ -95,6 +95,9 @@ pub use error::Error;
 #[cfg(feature = "std")]
 pub use lock::Lock;
 pub use lock::{Acquired, RawMutex};
+#[cfg(feature = "std")]
+pub use lock::{Barrier, Condvar, Event};
+pub use lock::{RawBarrier, RawCondvar, RawEvent};
 /// The most robust locks one thread may hold at once (the kernel's `ROBUST_LIST_LIMIT`); a lock
 /// beyond it is refused with [`Error::NoMem`].
 pub const MAX_HELD_LOCKS: u32 = sys::robust::MAX_HELD;

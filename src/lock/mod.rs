@@ -1,10 +1,23 @@
-//! Cross-process locks that work in any shared memory, in place: the robust futex mutex.
+//! Cross-process locks that work in any shared memory, in place: the robust futex mutex; and the
+//! synchronisation built beside it: event, condition variable, barrier.
 
 pub(crate) mod backoff;
+mod barrier;
+mod condvar;
+mod event;
 mod mutex;
 #[cfg(feature = "std")]
 mod owned;
 
+pub use barrier::{MAX_PARTIES, RawBarrier};
+#[cfg(feature = "std")]
+pub use barrier::Barrier;
+pub use condvar::RawCondvar;
+#[cfg(feature = "std")]
+pub use condvar::Condvar;
+pub use event::RawEvent;
+#[cfg(feature = "std")]
+pub use event::Event;
 pub use mutex::{Acquired, MutexGuard, RawMutex};
 #[cfg(feature = "std")]
 pub use owned::Lock;

@@ -37,6 +37,12 @@ pub enum Kind {
     Pipe = 5,
     /// A worker pool's shared state (`mpk_pool_create`, [`Pool`](crate::Pool)).
     Pool = 6,
+    /// An event (`mpk_event_create`, [`Event`](crate::Event)).
+    Event = 9,
+    /// A condition variable (`mpk_cond_create`, [`Condvar`](crate::Condvar)).
+    Cond = 10,
+    /// A barrier (`mpk_barrier_create`, [`Barrier`](crate::Barrier)).
+    Barrier = 11,
 }
 
 /// The first [`HEADER_LEN`] bytes of a region.
@@ -103,6 +109,9 @@ impl Header {
             4 => Kind::Queue,
             5 => Kind::Pipe,
             6 => Kind::Pool,
+            9 => Kind::Event,
+            10 => Kind::Cond,
+            11 => Kind::Barrier,
             _ => return Err(Error::BadObject),
         };
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {

@@ -257,6 +257,9 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Queue => "mpkit-queue",
         Kind::Pipe => "mpkit-pipe",
         Kind::Pool => "mpkit-pool",
+        Kind::Event => "mpkit-event",
+        Kind::Cond => "mpkit-cond",
+        Kind::Barrier => "mpkit-barrier",
     }
 }
 
