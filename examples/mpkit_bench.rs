@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use mpkit::{Pool, PoolOptions, Process, Queue, RawMutex, Region, pipe};
+use mpkit::{Pool, PoolOptions, Process, Queue, RawBarrier, RawCondvar, RawEvent, RawMutex, Region, pipe};
 
 struct Bench {
     id: &'static str,
@@ -32,6 +32,9 @@ const BENCHES: &[Bench] = &[
     Bench { id: "pool_apply_rtt", est_s: 1.5, run: pool_apply_rtt },
     Bench { id: "pool_hol_rtt", est_s: 1.5, run: pool_hol_rtt },
     Bench { id: "pool_cpu_speedup", est_s: 5.0, run: pool_cpu_speedup },
+    Bench { id: "event_pingpong", est_s: 1.5, run: event_pingpong },
+    Bench { id: "cond_pingpong", est_s: 1.5, run: cond_pingpong },
+    Bench { id: "barrier_2proc", est_s: 1.5, run: barrier_2proc },
 ];
 
 struct Env {
@@ -493,6 +496,117 @@ fn pool_cpu_speedup(env: &Env) {
         let tp = t0.elapsed().as_secs_f64();
         assert_eq!(serial, pooled);
         ts / tp
+    });
+}
+
+/// `T` placed at byte `offset` of a fresh region's payload (which outlives the figure's run).
+fn placed<T>(r: &Region, offset: usize, value: T) -> &T {
+    assert!(offset + size_of::<T>() <= r.len() && offset.is_multiple_of(align_of::<T>()));
+    // SAFETY: in bounds and aligned (checked above), used by nothing else, and mapped as long as
+    // `r`; the types placed here are process-shared primitives built for shared memory.
+    unsafe {
+        let p = r.as_ptr().add(offset).cast::<T>();
+        p.write(value);
+        &*p
+    }
+}
+
+/// `sync.kit_event_pingpong_rtt` (the shape of `sync.py_event_pingpong_rtt`): two events, parent
+/// `a.set(); b.wait(); b.clear()`, child `a.wait(); a.clear(); b.set()`; us per round trip.
+fn event_pingpong(env: &Env) {
+    let n = env.scaled(15_000);
+    env.report("sync.kit_event_pingpong_rtt", "us", || {
+        let r = Region::new(4096).expect("region");
+        let (a, b) = (placed(&r, 0, RawEvent::new()), placed(&r, 64, RawEvent::new()));
+        let warm = 1000;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                a.wait().expect("wait");
+                a.clear();
+                b.set();
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            a.set();
+            b.wait().expect("wait");
+            b.clear();
+        }
+        let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        rtt
+    });
+}
+
+/// `sync.kit_cond_pingpong_rtt` (the shape of `sync.c_pthread_cond_pshared_pingpong_rtt`): one
+/// mutex, one condition variable and a shared `turn`: parent (locked) `turn = 1`, notify, waits
+/// until `turn == 2`; child (locked) waits until `turn == 1`, `turn = 2`, notify; us per round trip.
+fn cond_pingpong(env: &Env) {
+    let n = env.scaled(10_000);
+    env.report("sync.kit_cond_pingpong_rtt", "us", || {
+        let r = Region::new(4096).expect("region");
+        let (m, c) = (placed(&r, 0, RawMutex::new()), placed(&r, 64, RawCondvar::new()));
+        // Touched only under `m`: a plain value behind an atomic type, as C would keep an int.
+        let turn = placed(&r, 128, std::sync::atomic::AtomicU32::new(0));
+        let is = |v| turn.load(std::sync::atomic::Ordering::Relaxed) == v;
+        let warm = 1000;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                let g = m.lock().expect("lock");
+                while !is(1) {
+                    c.wait(&g).expect("wait");
+                }
+                turn.store(2, std::sync::atomic::Ordering::Relaxed);
+                c.notify(1);
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            let g = m.lock().expect("lock");
+            turn.store(1, std::sync::atomic::Ordering::Relaxed);
+            c.notify(1);
+            while !is(2) {
+                c.wait(&g).expect("wait");
+            }
+        }
+        let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        rtt
+    });
+}
+
+/// `sync.kit_barrier_2proc_per_round` (the shape of `sync.c_pthread_barrier_pshared_2proc_per_round`):
+/// a barrier of 2, parent and child each wait n times; us per round (the parent's time / n).
+fn barrier_2proc(env: &Env) {
+    let n = env.scaled(15_000);
+    env.report("sync.kit_barrier_2proc_per_round", "us", || {
+        let r = Region::new(4096).expect("region");
+        let b = placed(&r, 0, RawBarrier::new(2).expect("barrier"));
+        let warm = 500;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                b.wait().expect("wait");
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            b.wait().expect("wait");
+        }
+        let per_round = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        per_round
     });
 }
 
