@@ -502,13 +502,13 @@ fn pool_cpu_speedup(env: &Env) {
 /// `T` placed at byte `offset` of a fresh region's payload (which outlives the figure's run).
 fn placed<T>(r: &Region, offset: usize, value: T) -> &T {
     assert!(offset + size_of::<T>() <= r.len() && offset.is_multiple_of(align_of::<T>()));
-    // SAFETY: in bounds and aligned (checked above), used by nothing else, and mapped as long as
-    // `r`; the types placed here are process-shared primitives built for shared memory.
-    unsafe {
-        let p = r.as_ptr().add(offset).cast::<T>();
-        p.write(value);
-        &*p
-    }
+    // SAFETY: in bounds (checked above).
+    let p = unsafe { r.as_ptr().add(offset) }.cast::<T>();
+    // SAFETY: aligned (checked above) and used by nothing else.
+    unsafe { p.write(value) };
+    // SAFETY: just written, and mapped as long as `r`; the types placed here are process-shared
+    // primitives built for shared memory.
+    unsafe { &*p }
 }
 
 /// `sync.kit_event_pingpong_rtt` (the shape of `sync.py_event_pingpong_rtt`): two events, parent

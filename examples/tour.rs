@@ -15,7 +15,9 @@ use std::io::Write;
 
 use std::time::{Duration, Instant};
 
-use mpkit::{Barrier, ByteQueue, Condvar, Error, Event, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe};
+use mpkit::{
+    Barrier, ByteQueue, Condvar, Error, Event, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe,
+};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {

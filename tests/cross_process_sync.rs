@@ -288,7 +288,8 @@ fn barrier_of_four_processes_for_many_rounds() {
         assert_eq!(join(k), 0);
     }
     for round in 0..ROUNDS {
-        let mut idx: Vec<u32> = (0..PARTIES).map(|p| (table[round * PARTIES + p].load(Ordering::Relaxed) >> 8) - 1).collect();
+        let mut idx: Vec<u32> =
+            (0..PARTIES).map(|p| (table[round * PARTIES + p].load(Ordering::Relaxed) >> 8) - 1).collect();
         idx.sort();
         assert_eq!(idx, [0, 1, 2, 3], "round {round}");
     }

@@ -356,10 +356,11 @@ mod owned {
         /// than [`MAX_PARTIES`](super::MAX_PARTIES)).
         pub fn new(parties: u32) -> Result<Barrier, Error> {
             let barrier = RawBarrier::new(parties)?;
-            let region = Region::build(Kind::Barrier, [parties.into(), 0, 0, 0], size_of::<RawBarrier>(), None, |mem| {
-                // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawBarrier.
-                unsafe { mem.cast::<RawBarrier>().write(barrier) }
-            })?;
+            let region =
+                Region::build(Kind::Barrier, [parties.into(), 0, 0, 0], size_of::<RawBarrier>(), None, |mem| {
+                    // SAFETY: the fresh payload is 64-byte aligned and large enough for one RawBarrier.
+                    unsafe { mem.cast::<RawBarrier>().write(barrier) }
+                })?;
             Ok(Barrier { region })
         }
 

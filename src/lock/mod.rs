@@ -9,15 +9,15 @@ mod mutex;
 #[cfg(feature = "std")]
 mod owned;
 
-pub use barrier::{MAX_PARTIES, RawBarrier};
 #[cfg(feature = "std")]
 pub use barrier::Barrier;
-pub use condvar::RawCondvar;
+pub use barrier::{MAX_PARTIES, RawBarrier};
 #[cfg(feature = "std")]
 pub use condvar::Condvar;
-pub use event::RawEvent;
+pub use condvar::RawCondvar;
 #[cfg(feature = "std")]
 pub use event::Event;
+pub use event::RawEvent;
 pub use mutex::{Acquired, MutexGuard, RawMutex};
 #[cfg(feature = "std")]
 pub use owned::Lock;
