@@ -94,7 +94,7 @@ fn event_set_clear_and_timeouts() {
 }
 
 #[test]
-fn event_and_condvar_make_no_syscall_while_nobody_waits() {
+fn no_syscall_while_nobody_has_to_wait() {
     let e = RawEvent::new();
     let (m, c) = (RawMutex::new(), RawCondvar::new());
     let b = RawBarrier::new(1).unwrap();

@@ -91,8 +91,10 @@ fn waiter_inherits_the_dead_owners_mutex() {
         let s = shared();
         let s1 = s.clone();
         let waiter = thread::spawn(move || {
-            assert_eq!(s1.lock.lock_until(Deadline::FOREVER), Ok(Acquired::Locked));
-            let r = s1.cond.wait_raw_until(&s1.lock, Deadline::FOREVER);
+            let r = match s1.lock.lock_until(Deadline::FOREVER) {
+                Ok(Acquired::Locked) => s1.cond.wait_raw_until(&s1.lock, Deadline::FOREVER),
+                other => other.map(|_| ()).and(Err(Error::OwnerDead)), // came after the death
+            };
             if r == Err(Error::OwnerDead) {
                 s1.lock.consistent().unwrap();
             }

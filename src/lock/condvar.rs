@@ -9,9 +9,9 @@
 //! `seq` moves, then counts itself in `sleepers` and futex-waits on the value it read. A notify
 //! bumps `seq` and wakes `n` sleepers only if `sleepers` is non-zero (no system call otherwise). A
 //! notify made after the waiter released the mutex (so after it read `seq`) changes `seq`, so the
-//! waiter's futex wait returns at once: no lost wake-up. `sleepers` is incremented before the wait
-//! and `seq` bumped before `sleepers` is read, both `SeqCst`: either the notifier sees the sleeper
-//! or the sleeper's futex wait sees the new `seq`. Then the waiter re-takes the mutex (spinning a
+//! waiter's futex wait returns at once: no lost wake-up. A sleeper increments `sleepers`, then
+//! re-reads `seq` with an RMW; a notifier bumps `seq`, then reads `sleepers`: either the notifier
+//! sees the sleeper or the sleeper sees the new `seq` (see `sleep`). Then the waiter re-takes the mutex (spinning a
 //! little first, since the notifier usually still holds it).
 //!
 //! Wake-ups may be spurious (a notify of one may release several waiters that had not yet slept,
@@ -126,10 +126,19 @@ impl RawCondvar {
         if deadline.is_now() {
             return Err(Error::Timeout);
         }
-        // SeqCst: this increment, then the futex's read of `seq`, against `notify`'s bump of `seq`,
-        // then its read of `sleepers` (store → load both ways: one of us sees the other).
+        // This increment, then a read of `seq`, against `notify`'s bump of `seq`, then its read of
+        // `sleepers`: one of us must see the other. The read is an RMW, which reads the latest
+        // `seq`: if it comes before the bump in `seq`'s order, the bump (Acquire) reads from it
+        // (Release), so our increment happens before `notify` reads `sleepers`. Otherwise we see the
+        // bump. (SeqCst alone, with a plain load, would do on hardware; this holds under AcqRel,
+        // which is also all that loom models.)
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        let r = futex_wait(&self.seq, seen, deadline);
+        let r = if self.seq.fetch_add(0, Ordering::SeqCst) != seen {
+            Ok(())
+        } else {
+            // Returns at once if `seq` has moved since (the kernel compares atomically with queueing).
+            futex_wait(&self.seq, seen, deadline)
+        };
         // Relaxed: a count, ordered with nothing else.
         self.sleepers.fetch_sub(1, Ordering::Relaxed);
         r
@@ -142,7 +151,7 @@ impl RawCondvar {
         if n == 0 {
             return;
         }
-        // SeqCst: see `sleep`.
+        // SeqCst (AcqRel is what matters): see `sleep`.
         self.seq.fetch_add(1, Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) != 0 && !mutant("cond_no_wake") {
             futex_wake(&self.seq, n.min(i32::MAX as u32));
