@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use mpkit::{Pool, PoolOptions, Process, Queue, RawMutex, Region, pipe};
+use mpkit::{Pool, PoolOptions, Process, Queue, RawBarrier, RawCondvar, RawEvent, RawMutex, Region, pipe};
 use mpkit::{RawRMutex, RawSemaphore};
 
 struct Bench {
@@ -37,6 +37,9 @@ const BENCHES: &[Bench] = &[
     Bench { id: "rmutex_uncontended", est_s: 0.5, run: rmutex_uncontended },
     Bench { id: "sem_uncontended", est_s: 0.5, run: sem_uncontended },
     Bench { id: "sem_pingpong", est_s: 1.0, run: sem_pingpong },
+    Bench { id: "event_pingpong", est_s: 1.5, run: event_pingpong },
+    Bench { id: "cond_pingpong", est_s: 1.5, run: cond_pingpong },
+    Bench { id: "barrier_2proc", est_s: 1.5, run: barrier_2proc },
 ];
 
 struct Env {
@@ -344,16 +347,17 @@ fn pingpong(n: u64, spin: bool) -> f64 {
     rtt
 }
 
-/// `pipe.kit_wait_64`: the parent sleeps in `mpkit::wait` on 64 objects (32 one-way pipes, 32
-/// queues); per round the child (woken by an acknowledgement) sleeps 0.5 ms, stamps the clock and
+/// `pipe.kit_wait_64`: the parent sleeps in `mpkit::wait` on 64 objects (22 one-way pipes, 21
+/// queues, 21 events); per round the child (woken by an acknowledgement) sleeps 0.5 ms, stamps the clock and
 /// makes object k = 37 i mod 64 ready; mean time from that stamp to the return of `wait`, which
 /// must report exactly object k (the definition of `pipe.c_epoll_64_eventfd_wake`); us.
 fn wait_64(env: &Env) {
     let n = env.scaled(1000);
     env.report("pipe.kit_wait_64", "us", || {
         let warm = 20;
-        let (mut rx, mut tx): (Vec<_>, Vec<_>) = (0..32).map(|_| pipe(false).expect("pipe")).unzip();
-        let mut queues: Vec<Queue<u64>> = (0..32).map(|_| Queue::new(4).expect("queue")).collect();
+        let (mut rx, mut tx): (Vec<_>, Vec<_>) = (0..22).map(|_| pipe(false).expect("pipe")).unzip();
+        let mut queues: Vec<Queue<u64>> = (0..21).map(|_| Queue::new(4).expect("queue")).collect();
+        let mut events: Vec<mpkit::Event> = (0..21).map(|_| mpkit::Event::new().expect("event")).collect();
         let ack = Ack::new();
         let stamp = mpkit::SharedArray::<f64>::new(1).expect("array");
         let origin = Instant::now();
@@ -363,7 +367,11 @@ fn wait_64(env: &Env) {
                 std::thread::sleep(std::time::Duration::from_micros(500));
                 stamp.set(0, monotonic_s(origin)).expect("stamp");
                 let k = (37 * i % 64) as usize;
-                if k < 32 { tx[k].send(&i.to_le_bytes()).expect("send") } else { queues[k - 32].put(i).expect("put") }
+                match k {
+                    0..22 => tx[k].send(&i.to_le_bytes()).expect("send"),
+                    22..43 => queues[k - 22].put(i).expect("put"),
+                    _ => events[k - 43].set(),
+                }
             }
             0
         });
@@ -376,13 +384,14 @@ fn wait_64(env: &Env) {
             let mut items: Vec<&mut dyn mpkit::Waitable> =
                 rx.iter_mut().map(|c| c as &mut dyn mpkit::Waitable).collect();
             items.extend(queues.iter_mut().map(|q| q as &mut dyn mpkit::Waitable));
+            items.extend(events.iter_mut().map(|e| e as &mut dyn mpkit::Waitable));
             let ready = mpkit::wait(&mut items, None).expect("wait");
             let t = monotonic_s(origin);
             assert_eq!(ready, [k], "round {i}");
-            if k < 32 {
-                rx[k].recv(&mut buf).expect("recv");
-            } else {
-                queues[k - 32].try_get().expect("get");
+            match k {
+                0..22 => drop(rx[k].recv(&mut buf).expect("recv")),
+                22..43 => drop(queues[k - 22].try_get().expect("get")),
+                _ => events[k - 43].clear(),
             }
             if i >= warm {
                 sum += t - stamp.get(0).expect("stamp");
@@ -634,6 +643,117 @@ fn pool_cpu_speedup(env: &Env) {
         let tp = t0.elapsed().as_secs_f64();
         assert_eq!(serial, pooled);
         ts / tp
+    });
+}
+
+/// `T` placed at byte `offset` of a fresh region's payload (which outlives the figure's run).
+fn placed<T>(r: &Region, offset: usize, value: T) -> &T {
+    assert!(offset + size_of::<T>() <= r.len() && offset.is_multiple_of(align_of::<T>()));
+    // SAFETY: in bounds (checked above).
+    let p = unsafe { r.as_ptr().add(offset) }.cast::<T>();
+    // SAFETY: aligned (checked above) and used by nothing else.
+    unsafe { p.write(value) };
+    // SAFETY: just written, and mapped as long as `r`; the types placed here are process-shared
+    // primitives built for shared memory.
+    unsafe { &*p }
+}
+
+/// `sync.kit_event_pingpong_rtt` (the shape of `sync.py_event_pingpong_rtt`): two events, parent
+/// `a.set(); b.wait(); b.clear()`, child `a.wait(); a.clear(); b.set()`; us per round trip.
+fn event_pingpong(env: &Env) {
+    let n = env.scaled(15_000);
+    env.report("sync.kit_event_pingpong_rtt", "us", || {
+        let r = Region::new(4096).expect("region");
+        let (a, b) = (placed(&r, 0, RawEvent::new()), placed(&r, 64, RawEvent::new()));
+        let warm = 1000;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                a.wait().expect("wait");
+                a.clear();
+                b.set();
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            a.set();
+            b.wait().expect("wait");
+            b.clear();
+        }
+        let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        rtt
+    });
+}
+
+/// `sync.kit_cond_pingpong_rtt` (the shape of `sync.c_pthread_cond_pshared_pingpong_rtt`): one
+/// mutex, one condition variable and a shared `turn`: parent (locked) `turn = 1`, notify, waits
+/// until `turn == 2`; child (locked) waits until `turn == 1`, `turn = 2`, notify; us per round trip.
+fn cond_pingpong(env: &Env) {
+    let n = env.scaled(10_000);
+    env.report("sync.kit_cond_pingpong_rtt", "us", || {
+        let r = Region::new(4096).expect("region");
+        let (m, c) = (placed(&r, 0, RawMutex::new()), placed(&r, 64, RawCondvar::new()));
+        // Touched only under `m`: a plain value behind an atomic type, as C would keep an int.
+        let turn = placed(&r, 128, std::sync::atomic::AtomicU32::new(0));
+        let is = |v| turn.load(std::sync::atomic::Ordering::Relaxed) == v;
+        let warm = 1000;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                let g = m.lock().expect("lock");
+                while !is(1) {
+                    c.wait(&g).expect("wait");
+                }
+                turn.store(2, std::sync::atomic::Ordering::Relaxed);
+                c.notify(1);
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            let g = m.lock().expect("lock");
+            turn.store(1, std::sync::atomic::Ordering::Relaxed);
+            c.notify(1);
+            while !is(2) {
+                c.wait(&g).expect("wait");
+            }
+        }
+        let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        rtt
+    });
+}
+
+/// `sync.kit_barrier_2proc_per_round` (the shape of `sync.c_pthread_barrier_pshared_2proc_per_round`):
+/// a barrier of 2, parent and child each wait n times; us per round (the parent's time / n).
+fn barrier_2proc(env: &Env) {
+    let n = env.scaled(15_000);
+    env.report("sync.kit_barrier_2proc_per_round", "us", || {
+        let r = Region::new(4096).expect("region");
+        let b = placed(&r, 0, RawBarrier::new(2).expect("barrier"));
+        let warm = 500;
+        let kid = spawn(|| {
+            for _ in 0..n + warm {
+                b.wait().expect("wait");
+            }
+            0
+        });
+        let mut t0 = Instant::now();
+        for i in 0..n + warm {
+            if i == warm {
+                t0 = Instant::now();
+            }
+            b.wait().expect("wait");
+        }
+        let per_round = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        join_all(&[kid]);
+        per_round
     });
 }
 

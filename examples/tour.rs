@@ -15,7 +15,9 @@ use std::io::Write;
 
 use std::time::{Duration, Instant};
 
-use mpkit::{ByteQueue, Error, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe};
+use mpkit::{
+    Barrier, ByteQueue, Condvar, Error, Event, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe,
+};
 use mpkit::{RLock, Semaphore};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
@@ -70,6 +72,83 @@ fn pool(workers: usize) -> Result<Pool, Error> {
     std::io::stdout().flush().unwrap();
     // SAFETY: the tour starts no thread before its pools; tasks are plain functions.
     unsafe { Pool::new(&PoolOptions { workers, ..PoolOptions::default() }) }
+}
+
+/// Event, Condition and Barrier, printing what `c-examples/{event,condition,barrier}.c` print.
+fn sync_family() -> Result<(), Error> {
+    let patience = Duration::from_secs(10);
+    let spawn = |f: &dyn Fn() -> i32| {
+        std::io::stdout().flush().unwrap();
+        // SAFETY: single-threaded parent.
+        unsafe { Process::spawn(f) }.expect("fork")
+    };
+
+    println!("\n== Event: a start signal for four processes");
+    let go = Event::new()?;
+    let procs: Vec<Process> = (0..4)
+        .map(|i| {
+            spawn(&|| match go.wait_timeout(patience) {
+                Ok(()) => {
+                    print_flush(&format!("worker {i} started"));
+                    0
+                }
+                Err(_) => 1,
+            })
+        })
+        .collect();
+    go.set(); // wakes every waiter at once
+    for p in &procs {
+        assert_eq!(p.join(), Ok(0));
+    }
+    println!("all 4 workers started, event set: {}", go.is_set());
+
+    println!("\n== Condition: a producer puts five items into a one-slot box");
+    let (lock, changed) = (Lock::new()?, Condvar::new()?);
+    let (full, item) = (SharedValue::new(0i32)?, SharedValue::new(0i32)?);
+    let producer = spawn(&|| {
+        for i in 1..=5 {
+            let g = lock.lock().expect("lock");
+            if changed.wait_for_timeout(&g, patience, || full.get() == Ok(0)).is_err() {
+                return 1;
+            }
+            item.set(i * i).unwrap();
+            full.set(1).unwrap();
+            changed.notify_all();
+        }
+        0
+    });
+    let mut sum = 0;
+    for _ in 0..5 {
+        let g = lock.lock().expect("lock");
+        changed.wait_for_timeout(&g, patience, || full.get() == Ok(1))?;
+        let v = item.get()?;
+        println!("consumed {v}");
+        sum += v;
+        full.set(0)?;
+        changed.notify_all();
+    }
+    assert_eq!(producer.join(), Ok(0));
+    println!("sum {sum}");
+
+    println!("\n== Barrier: four processes, three rounds");
+    let barrier = Barrier::new(4)?;
+    let party = || {
+        for round in 0..3 {
+            match barrier.wait_timeout(patience) {
+                Ok(0) => print_flush(&format!("round {round}: all 4 parties arrived")),
+                Ok(_) => {}
+                Err(_) => return 1,
+            }
+        }
+        0
+    };
+    let procs: Vec<Process> = (0..3).map(|_| spawn(&party)).collect();
+    assert_eq!(party(), 0, "the parent is the fourth party");
+    for p in &procs {
+        assert_eq!(p.join(), Ok(0));
+    }
+    println!("broken: {}", barrier.broken());
+    Ok(())
 }
 
 fn main() -> Result<(), mpkit::Error> {
@@ -224,6 +303,8 @@ fn main() -> Result<(), mpkit::Error> {
     res.cancel()?;
     println!("sleep_s(10) cancelled -> {:?}", res.get());
     println!("starmap(add, [(1, 2), (3, 4)]) -> {:?}", p.starmap(add as fn(i64, i64) -> i64, &[(1, 2), (3, 4)]));
+
+    sync_family()?;
 
     println!("\n== serial, threads, pool: 8 x burn(20M)");
     let workers = mpkit::process::cpu_count();

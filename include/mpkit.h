@@ -48,6 +48,11 @@ extern "C" {
 #define MPK_ABI_VERSION 1
 
 /*
+ The most parties of a barrier.
+ */
+#define MPK_BARRIER_MAX_PARTIES 65535
+
+/*
  Largest queue capacity, in messages (2^30). Capacities 1..=this are accepted; 0, or more than this, is
  `MPK_ERR_INVAL`.
  */
@@ -141,6 +146,33 @@ typedef int32_t mpk_type;
 typedef struct {
     uint64_t _opaque[8];
 } mpk_mutex;
+
+/*
+ A process-shared barrier: 16 bytes, 4-byte aligned, placed anywhere (typically in shared
+ memory). Initialise in place with `mpk_barrier_init` (all-zero bytes are NOT a barrier), or
+ get an owned one from `mpk_barrier_create`. Treat the contents as opaque.
+ */
+typedef struct {
+    uint32_t _opaque[4];
+} mpk_barrier;
+
+/*
+ A process-shared condition variable: 16 bytes, 4-byte aligned, placed anywhere (typically in
+ shared memory). Initialise in place with `mpk_cond_init` (all-zero bytes are also valid), or get
+ an owned one from `mpk_cond_create`. Treat the contents as opaque.
+ */
+typedef struct {
+    uint32_t _opaque[4];
+} mpk_cond;
+
+/*
+ A process-shared event: 8 bytes, 4-byte aligned, placed anywhere (typically in shared memory).
+ Initialise in place with `mpk_event_init` (all-zero bytes are also a valid clear event), or
+ get an owned one from `mpk_event_create`. Treat the contents as opaque.
+ */
+typedef struct {
+    uint32_t _opaque[2];
+} mpk_event;
 
 /*
  A task: reads `arg_len` bytes at `arg`, writes at most `out_cap` bytes at `out` and their
@@ -629,6 +661,144 @@ mpk_status mpk_async_successful(mpk_async *a, bool *out);
 mpk_status mpk_async_wait(mpk_async *a, int64_t timeout_ms);
 
 /*
+ Breaks the barrier: waiters and later waits get `MPK_ERR_BROKEN` until `mpk_barrier_reset`.
+
+ # Safety
+ `b` is NULL or an initialised barrier.
+ */
+mpk_status mpk_barrier_abort(mpk_barrier *b);
+
+/*
+ Whether the barrier is broken (false for NULL and for bytes that are no barrier).
+
+ # Safety
+ `b` is NULL or an initialised barrier.
+ */
+bool mpk_barrier_broken(const mpk_barrier *b);
+
+/*
+ Creates a barrier for `parties` parties in its own small shared mapping, shared with
+ children forked afterwards (`MPK_ERR_INVAL` for 0 or too many). Release it with
+ `mpk_barrier_destroy`.
+
+ # Safety
+ `out` is NULL or valid for a write of a pointer.
+ */
+mpk_status mpk_barrier_create(uint32_t parties, mpk_barrier **out);
+
+/*
+ Unmaps this process's view of a barrier made by `mpk_barrier_create`. NULL, and a barrier
+ initialised in place, are ignored. Destroying the same handle twice is undefined behaviour.
+
+ # Safety
+ `b` is NULL or a valid barrier, not used by this process after the call.
+ */
+void mpk_barrier_destroy(mpk_barrier *b);
+
+/*
+ Initialises a barrier for `parties` parties in place (`MPK_ERR_INVAL` for 0 or more than
+ `MPK_BARRIER_MAX_PARTIES`). Do not call it while anyone waits on it.
+
+ # Safety
+ `b` is NULL or valid for writes of an `mpk_barrier`.
+ */
+mpk_status mpk_barrier_init(mpk_barrier *b, uint32_t parties);
+
+/*
+ How many parties wait in the current round (0 while broken, for NULL and for bytes that are
+ no barrier).
+
+ # Safety
+ `b` is NULL or an initialised barrier.
+ */
+uint32_t mpk_barrier_n_waiting(const mpk_barrier *b);
+
+/*
+ Returns the barrier to its empty, unbroken state; parties waiting now get `MPK_ERR_BROKEN`.
+
+ # Safety
+ `b` is NULL or an initialised barrier.
+ */
+mpk_status mpk_barrier_reset(mpk_barrier *b);
+
+/*
+ Waits until all parties have called `mpk_barrier_wait`, at most `timeout_ms` (`MPK_FOREVER`,
+ `MPK_NOWAIT`, or ms). On `MPK_OK`, writes this party's index to `out_index` (may be NULL):
+ `0..parties-1`, distinct within a round, in order of arrival (as Python's `Barrier.wait`).
+
+ `MPK_ERR_BROKEN`: the barrier is broken (`mpk_barrier_abort`, or another party's wait timed
+ out), or was reset while this party waited. `MPK_ERR_TIMEOUT`: this party's own timeout
+ passed first, which breaks the barrier for all (Python raises `BrokenBarrierError` for this
+ party too). A party that dies while others wait leaves them waiting until their timeouts.
+ Also `MPK_ERR_NULL`, `MPK_ERR_INVAL` (bad timeout, misaligned), `MPK_ERR_BAD_OBJECT`.
+
+ # Safety
+ `b` is NULL or an initialised barrier; `out_index` is NULL or writable.
+ */
+mpk_status mpk_barrier_wait(mpk_barrier *b, int64_t timeout_ms, uint32_t *out_index);
+
+/*
+ Creates a condition variable in its own small shared mapping, shared with children forked
+ afterwards. Release it with `mpk_cond_destroy`.
+
+ # Safety
+ `out` is NULL or valid for a write of a pointer.
+ */
+mpk_status mpk_cond_create(mpk_cond **out);
+
+/*
+ Unmaps this process's view of a condition variable made by `mpk_cond_create`. NULL, and one
+ initialised in place, are ignored. Destroying the same handle twice is undefined behaviour.
+
+ # Safety
+ `c` is NULL or a valid condition variable, not used by this process after the call.
+ */
+void mpk_cond_destroy(mpk_cond *c);
+
+/*
+ Initialises a condition variable in place. Do not call it while anyone waits on it.
+
+ # Safety
+ `c` is NULL or valid for writes of an `mpk_cond`.
+ */
+mpk_status mpk_cond_init(mpk_cond *c);
+
+/*
+ Wakes at most `n` waiters (more may wake: spurious wake-ups); no system call when nobody
+ sleeps. `n` = 0 does nothing.
+
+ # Safety
+ `c` is NULL or an initialised condition variable.
+ */
+mpk_status mpk_cond_notify(mpk_cond *c, uint32_t n);
+
+/*
+ Wakes every waiter.
+
+ # Safety
+ `c` is NULL or an initialised condition variable.
+ */
+mpk_status mpk_cond_notify_all(mpk_cond *c);
+
+/*
+ Atomically releases `m` (which the calling thread must hold), waits until notified or
+ `timeout_ms` passes (`MPK_FOREVER`, `MPK_NOWAIT`, or ms), then locks `m` again, whatever the
+ outcome (like `pthread_cond_timedwait`). Wake-ups may be spurious: wait in a loop that
+ re-checks your condition.
+
+ With `m` held on return: `MPK_OK`; `MPK_ERR_TIMEOUT`; `MPK_ERR_OWNER_DEAD` (`m` was re-taken
+ from a process that died holding it: repair, `mpk_mutex_consistent`, as after
+ `mpk_mutex_lock`). Without: `MPK_ERR_NOT_OWNER` (the caller did not hold `m`),
+ `MPK_ERR_STATE` (the caller holds `m` still inconsistent: call `mpk_mutex_consistent` first),
+ `MPK_ERR_NOT_RECOVERABLE`, `MPK_ERR_NULL`, `MPK_ERR_INVAL` (bad timeout, misaligned),
+ `MPK_ERR_BAD_OBJECT`.
+
+ # Safety
+ `c` is NULL or an initialised condition variable; `m` is NULL or an initialised mutex.
+ */
+mpk_status mpk_cond_wait(mpk_cond *c, mpk_mutex *m, int64_t timeout_ms);
+
+/*
  Drops this process's hold on the end; the handle then answers `MPK_ERR_STATE` until
  destroyed. Idempotent.
 
@@ -688,6 +858,66 @@ mpk_status mpk_conn_send(mpk_conn *c, const void *msg, size_t len, int64_t timeo
  Number of CPUs this process may run on (at least 1).
  */
 int mpk_cpu_count(void);
+
+/*
+ Clears the event.
+
+ # Safety
+ `e` is NULL or an initialised event.
+ */
+mpk_status mpk_event_clear(mpk_event *e);
+
+/*
+ Creates a clear event in its own small shared mapping, shared with children forked
+ afterwards. Release it with `mpk_event_destroy`.
+
+ # Safety
+ `out` is NULL or valid for a write of a pointer.
+ */
+mpk_status mpk_event_create(mpk_event **out);
+
+/*
+ Unmaps this process's view of an event made by `mpk_event_create`. NULL, and an event
+ initialised in place, are ignored. Destroying the same handle twice is undefined behaviour.
+
+ # Safety
+ `e` is NULL or a valid event, not used by this process after the call.
+ */
+void mpk_event_destroy(mpk_event *e);
+
+/*
+ Initialises an event in place, clear. Do not call it while anyone waits on the event.
+
+ # Safety
+ `e` is NULL or valid for writes of an `mpk_event`.
+ */
+mpk_status mpk_event_init(mpk_event *e);
+
+/*
+ Whether the event is set; false for NULL and for bytes that are no event.
+
+ # Safety
+ `e` is NULL or an initialised event.
+ */
+bool mpk_event_is_set(const mpk_event *e);
+
+/*
+ Sets the event and wakes every waiter (no system call when nobody waits).
+
+ # Safety
+ `e` is NULL or an initialised event.
+ */
+mpk_status mpk_event_set(mpk_event *e);
+
+/*
+ Waits until the event is set, at most `timeout_ms` (`MPK_FOREVER`, `MPK_NOWAIT`, or ms):
+ `MPK_OK`, or `MPK_ERR_TIMEOUT` (Python's `wait` returning False); `MPK_ERR_NULL`,
+ `MPK_ERR_INVAL` (bad timeout, misaligned), `MPK_ERR_BAD_OBJECT`.
+
+ # Safety
+ `e` is NULL or an initialised event.
+ */
+mpk_status mpk_event_wait(mpk_event *e, int64_t timeout_ms);
 
 /*
  Frees the iterator; chunks still running go on and are reclaimed once they end. NULL is

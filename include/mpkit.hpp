@@ -526,6 +526,96 @@ public:
 
 private:
     mpk_sem* s_ = nullptr;
+// Event, Condition, Barrier
+// ---------------------------------------------------------------------------------------------
+
+/// An owned process-shared event (mpk_event_create; Python's Event), shared with children
+/// forked afterwards. set() wakes every waiter.
+class Event {
+public:
+    Event() {
+        mpk_event* e = nullptr;
+        detail::check(mpk_event_create(&e), "mpk_event_create");
+        h_ = handle(e);
+    }
+    void set() { detail::check(mpk_event_set(h_.get()), "mpk::Event::set"); }
+    void clear() { detail::check(mpk_event_clear(h_.get()), "mpk::Event::clear"); }
+    bool is_set() const noexcept { return mpk_event_is_set(h_.get()); }
+    /// Waits at most `t` for the event; false on timeout (as Python's wait).
+    bool wait(std::chrono::milliseconds t = forever) {
+        const mpk_status st = mpk_event_wait(h_.get(), detail::to_ms(t));
+        if (st == MPK_ERR_TIMEOUT) return false;
+        detail::check(st, "mpk::Event::wait");
+        return true;
+    }
+    mpk_event* native_handle() const noexcept { return h_.get(); }
+
+private:
+    using handle = detail::unique_handle<mpk_event, mpk_event_destroy>;
+    handle h_;
+};
+
+/// An owned process-shared condition variable (mpk_cond_create), used with a robust mutex
+/// (Python's Condition without its bundled lock). The caller holds `m` (e.g. in a
+/// std::unique_lock<mpk::Mutex>) around wait(); wake-ups may be spurious, so wait in a loop or
+/// with a predicate.
+class Condition {
+public:
+    Condition() {
+        mpk_cond* c = nullptr;
+        detail::check(mpk_cond_create(&c), "mpk_cond_create");
+        h_ = handle(c);
+    }
+    /// Releases `m`, waits at most `t`, re-locks `m`; false on timeout (`m` held either way).
+    /// Throws owner_dead holding `m` if it was re-taken from a dead owner.
+    bool wait(MutexRef m, std::chrono::milliseconds t = forever) {
+        const mpk_status st = mpk_cond_wait(h_.get(), m.native_handle(), detail::to_ms(t));
+        if (st == MPK_ERR_TIMEOUT) return false;
+        if (st == MPK_ERR_OWNER_DEAD) throw owner_dead(m.native_handle(), "mpk::Condition::wait");
+        detail::check(st, "mpk::Condition::wait");
+        return true;
+    }
+    /// Waits until `pred()` holds, at most `t` in all; returns pred() (Python's wait_for).
+    template <class Pred>
+    bool wait_for(MutexRef m, Pred pred, std::chrono::milliseconds t = forever) {
+        detail::countdown left(detail::to_ms(t));
+        while (!pred())
+            if (!wait(m, std::chrono::milliseconds(left.left()))) return pred();
+        return true;
+    }
+    void notify(std::uint32_t n = 1) { detail::check(mpk_cond_notify(h_.get(), n), "mpk::Condition::notify"); }
+    void notify_all() { detail::check(mpk_cond_notify_all(h_.get()), "mpk::Condition::notify_all"); }
+    mpk_cond* native_handle() const noexcept { return h_.get(); }
+
+private:
+    using handle = detail::unique_handle<mpk_cond, mpk_cond_destroy>;
+    handle h_;
+};
+
+/// An owned process-shared barrier (mpk_barrier_create; Python's Barrier).
+class Barrier {
+public:
+    explicit Barrier(std::uint32_t parties) {
+        mpk_barrier* b = nullptr;
+        detail::check(mpk_barrier_create(parties, &b), "mpk_barrier_create");
+        h_ = handle(b);
+    }
+    /// Waits for all parties; returns this party's index (0..parties-1). Throws errc::broken
+    /// (broken or reset while waiting) or errc::timeout (this wait's timeout broke the barrier).
+    std::uint32_t wait(std::chrono::milliseconds t = forever) {
+        std::uint32_t index = 0;
+        detail::check(mpk_barrier_wait(h_.get(), detail::to_ms(t), &index), "mpk::Barrier::wait");
+        return index;
+    }
+    void abort() { detail::check(mpk_barrier_abort(h_.get()), "mpk::Barrier::abort"); }
+    void reset() { detail::check(mpk_barrier_reset(h_.get()), "mpk::Barrier::reset"); }
+    std::uint32_t n_waiting() const noexcept { return mpk_barrier_n_waiting(h_.get()); }
+    bool broken() const noexcept { return mpk_barrier_broken(h_.get()); }
+    mpk_barrier* native_handle() const noexcept { return h_.get(); }
+
+private:
+    using handle = detail::unique_handle<mpk_barrier, mpk_barrier_destroy>;
+    handle h_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -97,8 +97,10 @@ pub use error::Error;
 #[cfg(feature = "std")]
 pub use lock::Lock;
 pub use lock::{Acquired, RawMutex};
+pub use lock::{Barrier, Condvar, Event};
 #[cfg(feature = "std")]
 pub use lock::{RLock, Semaphore};
+pub use lock::{RawBarrier, RawCondvar, RawEvent};
 pub use lock::{RawRMutex, RawSemaphore};
 /// The most robust locks one thread may hold at once (the kernel's `ROBUST_LIST_LIMIT`); a lock
 /// beyond it is refused with [`Error::NoMem`]. The main thread of a child started by

@@ -49,7 +49,8 @@ mod private {
 /// An object [`wait`] can wait on, ready when its blocking call would not block:
 /// [`QueueRef`](crate::QueueRef), [`ByteQueue`](crate::ByteQueue), [`Queue`](crate::Queue) (a
 /// message is there, or closed); [`Conn`](crate::Conn) (a message, or the peer is gone);
-/// [`Process`](crate::Process) (exited); [`AsyncResult`](crate::AsyncResult),
+/// [`Event`](crate::Event), [`RawEvent`](crate::RawEvent) and `&RawEvent` (set);
+/// [`Process`](crate::Process) and `&Process` (exited); [`AsyncResult`](crate::AsyncResult),
 /// [`MapAsync`](crate::MapAsync), [`MapBytesAsync`](crate::pool::MapBytesAsync) (ended);
 /// [`Imap`](crate::pool::Imap), [`ImapBytes`](crate::pool::ImapBytes) (`next` has a result).
 /// Sealed: the kinds are mpkit's.
@@ -148,7 +149,36 @@ impl private::Arming for crate::Conn {
     }
 }
 
+impl private::Arming for crate::RawEvent {
+    fn arm(&mut self, _: bool) -> Arm<'_> {
+        arm_event(self)
+    }
+}
+
+impl private::Arming for &crate::RawEvent {
+    fn arm(&mut self, _: bool) -> Arm<'_> {
+        arm_event(self)
+    }
+}
+
+impl private::Arming for crate::Event {
+    fn arm(&mut self, _: bool) -> Arm<'_> {
+        arm_event(self.raw())
+    }
+}
+
+/// An event is ready once set; else armed on its word (its `set` wakes every sleeper).
+pub(crate) fn arm_event(e: &crate::RawEvent) -> Arm<'_> {
+    e.arm().map_or(Arm::Ready, |(word, expected)| Arm::Sleep { word, expected, tick: None })
+}
+
 impl private::Arming for crate::Process {
+    fn arm(&mut self, thorough: bool) -> Arm<'_> {
+        self.arm_exited(thorough)
+    }
+}
+
+impl private::Arming for &crate::Process {
     fn arm(&mut self, thorough: bool) -> Arm<'_> {
         self.arm_exited(thorough)
     }

@@ -139,3 +139,33 @@ fn wait() {
         }
     });
 }
+
+/// What `event.c` and the tour's event part print: the workers in any order, then the parent.
+fn check_event(out: &str) {
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.pop(), Some("all 4 workers started, event set: true"), "{out}");
+    lines.sort();
+    assert_eq!(lines, ["worker 0 started", "worker 1 started", "worker 2 started", "worker 3 started"]);
+}
+
+#[test]
+fn event() {
+    check("event", check_event);
+}
+
+#[test]
+fn condition() {
+    check("condition", |out| {
+        assert_eq!(out, "consumed 1\nconsumed 4\nconsumed 9\nconsumed 16\nconsumed 25\nsum 55\n");
+    });
+}
+
+#[test]
+fn barrier() {
+    check("barrier", |out| {
+        assert_eq!(
+            out,
+            "round 0: all 4 parties arrived\nround 1: all 4 parties arrived\nround 2: all 4 parties arrived\nbroken: false\n"
+        );
+    });
+}

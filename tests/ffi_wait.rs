@@ -54,12 +54,24 @@ fn the_ready_objects_are_marked() {
         let v = 5u64.to_le_bytes();
         assert_eq!(mpk_queue_put(b, v.as_ptr().cast(), 8, 0), MPK_OK);
         assert_eq!(mpk_conn_send(tx, b"hi".as_ptr().cast(), 2, 0), MPK_OK);
-        let mut items =
-            [item(MPK_WAIT_QUEUE, a.cast()), item(MPK_WAIT_QUEUE, b.cast()), item(MPK_WAIT_CONN, rx.cast())];
-        assert_eq!(mpk_wait(items.as_mut_ptr(), 3, MPK_FOREVER, &mut n), MPK_OK);
+        let mut e = null_mut();
+        assert_eq!(mpk_event_create(&mut e), MPK_OK);
+        let mut items = [
+            item(MPK_WAIT_QUEUE, a.cast()),
+            item(MPK_WAIT_QUEUE, b.cast()),
+            item(MPK_WAIT_CONN, rx.cast()),
+            item(MPK_WAIT_EVENT, e.cast()),
+        ];
+        assert_eq!(mpk_wait(items.as_mut_ptr(), 4, MPK_FOREVER, &mut n), MPK_OK);
         assert_eq!(n, 2);
-        assert_eq!(items.iter().map(|i| i.ready).collect::<Vec<_>>(), [false, true, true]);
-        assert_eq!(mpk_wait(items.as_mut_ptr(), 3, 0, null_mut()), MPK_OK, "out_ready may be NULL");
+        assert_eq!(items.iter().map(|i| i.ready).collect::<Vec<_>>(), [false, true, true, false]);
+        assert_eq!(mpk_event_set(e), MPK_OK);
+        assert_eq!(mpk_wait(items.as_mut_ptr(), 4, 0, null_mut()), MPK_OK, "out_ready may be NULL");
+        assert_eq!(items.iter().map(|i| i.ready).collect::<Vec<_>>(), [false, true, true, true]);
+        let mut junk = [0xffu64; 8];
+        let mut bad = [item(MPK_WAIT_EVENT, junk.as_mut_ptr().cast())];
+        assert_eq!(mpk_wait(bad.as_mut_ptr(), 1, 0, &mut n), MPK_ERR_BAD_OBJECT, "not an event");
+        mpk_event_destroy(e);
         mpk_queue_destroy(a);
         mpk_queue_destroy(b);
         mpk_conn_destroy(rx);

@@ -27,6 +27,17 @@ fn the_tour_prints_the_tutorials_results() {
         "map_async -> [1, 4, 9, 16]",
         "sleep_s(10) cancelled -> Err(Cancelled)",
         "starmap(add, [(1, 2), (3, 4)]) -> Ok([3, 7])",
+        "all 4 workers started, event set: true",
+        "consumed 1",
+        "consumed 4",
+        "consumed 9",
+        "consumed 16",
+        "consumed 25",
+        "sum 55",
+        "round 0: all 4 parties arrived",
+        "round 1: all 4 parties arrived",
+        "round 2: all 4 parties arrived",
+        "broken: false",
         "== serial, threads, pool: 8 x burn(20M)",
     ];
     let lines: Vec<&str> = stdout.lines().collect();
@@ -40,4 +51,6 @@ fn the_tour_prints_the_tutorials_results() {
     assert_eq!(hellos, 10, "ten processes printed under the lock");
     common::tutorial::check_rlock(&stdout);
     common::tutorial::check_semaphore(&stdout, 8, 3);
+    let workers = lines.iter().filter(|l| l.starts_with("worker ") && l.ends_with(" started")).count();
+    assert_eq!(workers, 4, "four processes passed the event");
 }

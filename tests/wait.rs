@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, child, join};
-use mpkit::{Error, Pool, PoolOptions, Process, Queue, Waitable, pipe, wait};
+use mpkit::{Error, Event, Pool, PoolOptions, Process, Queue, RawEvent, Waitable, pipe, wait};
 
 fn pool(workers: usize) -> Pool {
     let opts = PoolOptions { workers, ..PoolOptions::default() };
@@ -157,19 +157,28 @@ fn nothing_ready_times_out_and_no_objects_is_invalid() {
     assert_eq!(wait(&mut [], Some(Duration::ZERO)), Err(Error::Inval));
 }
 
-/// 32 pipes and 32 queues; a child makes object k = 37 i mod 64 ready in round i, waiting for
-/// the parent's acknowledgement between rounds. Each round exactly object k is reported.
+/// 22 pipes, 21 queues, 21 events; a child makes object k = 37 i mod 64 ready in round i,
+/// waiting for the parent's acknowledgement between rounds. Each round exactly object k is
+/// reported.
 #[test]
 fn sixty_four_mixed_objects_report_exactly_the_one_made_ready() {
     const ROUNDS: usize = 200;
-    let (mut rx, mut tx): (Vec<_>, Vec<_>) = (0..32).map(|_| pipe(false).unwrap()).unzip();
-    let mut queues: Vec<Queue<u64>> = (0..32).map(|_| Queue::new(4).unwrap()).collect();
+    let (mut rx, mut tx): (Vec<_>, Vec<_>) = (0..22).map(|_| pipe(false).unwrap()).unzip();
+    let mut queues: Vec<Queue<u64>> = (0..21).map(|_| Queue::new(4).unwrap()).collect();
+    let mut events: Vec<Event> = (0..21).map(|_| Event::new().unwrap()).collect();
     let ack = Queue::<u64>::new(4).unwrap();
     let maker = child(|| {
         for i in 0..ROUNDS {
             let k = 37 * i % 64;
-            let sent = if k < 32 { tx[k].send(&(i as u64).to_le_bytes()) } else { queues[k - 32].put(i as u64) };
-            if sent.is_err() || ack.get_timeout(PATIENCE) != Ok(i as u64) {
+            let made = match k {
+                0..22 => tx[k].send(&(i as u64).to_le_bytes()),
+                22..43 => queues[k - 22].put(i as u64),
+                _ => {
+                    events[k - 43].set();
+                    Ok(())
+                }
+            };
+            if made.is_err() || ack.get_timeout(PATIENCE) != Ok(i as u64) {
                 return 1;
             }
         }
@@ -180,17 +189,44 @@ fn sixty_four_mixed_objects_report_exactly_the_one_made_ready() {
         let k = 37 * i % 64;
         let mut items: Vec<&mut dyn Waitable> = rx.iter_mut().map(|c| c as &mut dyn Waitable).collect();
         items.extend(queues.iter_mut().map(|q| q as &mut dyn Waitable));
+        items.extend(events.iter_mut().map(|e| e as &mut dyn Waitable));
         assert_eq!(wait(&mut items, Some(PATIENCE)), Ok(vec![k]), "round {i}");
-        let got = if k < 32 {
-            let mut buf = [0u8; 8];
-            rx[k].recv(&mut buf).map(|_| u64::from_le_bytes(buf))
-        } else {
-            queues[k - 32].try_get().map(|v| v.unwrap_or(u64::MAX))
-        };
-        assert_eq!(got, Ok(i as u64));
+        match k {
+            0..22 => {
+                let mut buf = [0u8; 8];
+                assert_eq!(rx[k].recv(&mut buf), Ok(8));
+                assert_eq!(u64::from_le_bytes(buf), i as u64);
+            }
+            22..43 => assert_eq!(queues[k - 22].try_get(), Ok(Some(i as u64))),
+            _ => events[k - 43].clear(),
+        }
         ack.put(i as u64).unwrap();
     }
     assert_eq!(join(&maker), 0);
+}
+
+#[test]
+fn a_set_wakes_a_waiter_on_the_event_in_place_or_owned() {
+    let owned = Event::new().unwrap();
+    let region = mpkit::Region::new(64).unwrap();
+    let at = region.as_ptr().cast::<RawEvent>();
+    // SAFETY: fresh, aligned shared memory of the region, large enough for an event.
+    unsafe { at.write(RawEvent::new()) };
+    // SAFETY: initialised above, used only as an event while the region lives.
+    let raw: &RawEvent = unsafe { &*at };
+    let setter = child(|| {
+        nap(50);
+        raw.set();
+        nap(50);
+        owned.set();
+        0
+    });
+    let (mut a, mut b) = (raw, owned);
+    let mut q = Queue::<u64>::new(4).unwrap();
+    assert_eq!(wait(&mut [&mut q, &mut a], Some(PATIENCE)), Ok(vec![1]));
+    assert_eq!(wait(&mut [&mut q, &mut b], Some(PATIENCE)), Ok(vec![1]));
+    assert!(b.is_set());
+    assert_eq!(join(&setter), 0);
 }
 
 #[test]

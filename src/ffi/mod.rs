@@ -9,6 +9,9 @@
 #![allow(non_camel_case_types)]
 
 mod array;
+mod barrier;
+mod cond;
+mod event;
 mod mutex;
 mod pipe;
 mod pool;
@@ -20,6 +23,9 @@ mod shm;
 mod wait;
 
 pub use array::*;
+pub use barrier::*;
+pub use cond::*;
+pub use event::*;
 pub use mutex::*;
 pub use pipe::*;
 pub use pool::*;

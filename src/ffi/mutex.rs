@@ -22,7 +22,7 @@ static_assertions::assert_eq_align!(mpk_mutex, RawMutex);
 ///
 /// # Safety
 /// - `m` is NULL or points to an initialised `mpk_mutex` that stays valid for `'a`.
-unsafe fn raw<'a>(m: *const mpk_mutex) -> Result<&'a RawMutex, Fail> {
+pub(super) unsafe fn raw<'a>(m: *const mpk_mutex) -> Result<&'a RawMutex, Fail> {
     non_null(m)?;
     if !(m as usize).is_multiple_of(align_of::<RawMutex>()) {
         return Err(Fail(MPK_ERR_INVAL));

@@ -2,16 +2,18 @@
 
 use core::ffi::c_void;
 
+use super::event::raw as event;
 use super::pipe::conn;
 use super::pool::{handle, mpk_iter};
 use super::process::process;
 use super::queue::{mpk_queue, ring};
 use super::{Fail, MPK_ERR_INVAL, MPK_ERR_NULL, call, deadline, mpk_status};
+use crate::lock::RawEvent;
 use crate::pipe::Conn;
 use crate::process::Process;
 use crate::queue::QueueRef;
 use crate::sync::Arm;
-use crate::wait::{Arming, Waitable, wait_until};
+use crate::wait::{Arming, Waitable, arm_event, wait_until};
 
 use super::pool::mpk_async;
 
@@ -46,6 +48,7 @@ enum Item<'a> {
     Conn(&'a mut Conn),
     Queue(QueueRef<'a>),
     Process(&'a Process),
+    Event(&'a RawEvent),
     Async(&'a mut mpk_async),
     Iter(&'a mut mpk_iter),
 }
@@ -56,6 +59,7 @@ impl Arming for Item<'_> {
             Item::Conn(c) => c.arm_readable(thorough),
             Item::Queue(q) => q.arm_get(),
             Item::Process(p) => p.arm_exited(thorough),
+            Item::Event(e) => arm_event(e),
             Item::Async(a) => a.arm(thorough),
             Item::Iter(i) => i.arm(thorough),
         }
@@ -76,6 +80,8 @@ unsafe fn item<'a>(it: &mpk_waitable) -> Result<Item<'a>, Fail> {
         MPK_WAIT_CONN => Item::Conn(unsafe { conn(o.cast()) }?),
         // SAFETY: as above; `ring` also checks that it is a queue.
         MPK_WAIT_QUEUE => Item::Queue(unsafe { ring(o.cast::<mpk_queue>()) }?),
+        // SAFETY: as above; `raw` also checks that it is an event.
+        MPK_WAIT_EVENT => Item::Event(unsafe { event(o.cast()) }?),
         // SAFETY: as above.
         MPK_WAIT_PROCESS => Item::Process(unsafe { process(o.cast()) }?),
         // SAFETY: as above.

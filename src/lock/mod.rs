@@ -1,13 +1,26 @@
 //! Cross-process locks that work in any shared memory, in place: the robust futex mutex, the
-//! recursive robust mutex and the counting semaphore.
+//! recursive robust mutex and the counting semaphore; and the synchronisation built beside them:
+//! event, condition variable, barrier.
 
 pub(crate) mod backoff;
+mod barrier;
+mod condvar;
+mod event;
 mod mutex;
 #[cfg(feature = "std")]
 mod owned;
 mod rmutex;
 mod semaphore;
 
+#[cfg(feature = "std")]
+pub use barrier::Barrier;
+pub use barrier::{MAX_PARTIES, RawBarrier};
+#[cfg(feature = "std")]
+pub use condvar::Condvar;
+pub use condvar::RawCondvar;
+#[cfg(feature = "std")]
+pub use event::Event;
+pub use event::RawEvent;
 pub use mutex::{Acquired, MutexGuard, RawMutex};
 #[cfg(feature = "std")]
 pub use owned::Lock;

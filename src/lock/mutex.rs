@@ -278,6 +278,25 @@ impl RawMutex {
         self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK == Me::current().tid()
     }
 
+    /// For a condition variable about to release the lock: `NotOwner` if the calling thread does
+    /// not hold it, `State` if it holds it inconsistent (unlocking would make it not recoverable).
+    pub(crate) fn check_held_consistent(&self) -> Result<(), Error> {
+        if self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK != Me::current().tid() {
+            return Err(Error::NotOwner);
+        }
+        if self.state.load(Ordering::Relaxed) != CONSISTENT {
+            return Err(Error::State);
+        }
+        Ok(())
+    }
+
+    /// Whether nobody holds the lock right now (a hint for spinning before `lock_until`).
+    #[inline]
+    pub(crate) fn looks_free(&self) -> bool {
+        // Relaxed: only a hint; the CAS in `lock_until` decides.
+        self.word.load(Ordering::Relaxed) & FUTEX_TID_MASK == 0
+    }
+
     /// Makes the lock safe to unmap, before this process drops its mapping of it: a lock the
     /// calling thread holds is unlinked from its robust list and released as if its owner had
     /// died (other processes sharing it get `OwnerDead`). Returns false if another live thread of
@@ -345,6 +364,11 @@ impl MutexGuard<'_> {
     /// Declares the protected data repaired after [`LockError::OwnerDead`].
     pub fn make_consistent(&self) -> Result<(), Error> {
         self.mutex.consistent()
+    }
+
+    /// The mutex held (for a condition variable's wait).
+    pub(crate) fn mutex(&self) -> &RawMutex {
+        self.mutex
     }
 }
 

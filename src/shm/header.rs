@@ -41,6 +41,12 @@ pub enum Kind {
     RMutex = 7,
     /// One [`RawSemaphore`](crate::RawSemaphore) (`mpk_sem_create`, [`Semaphore`](crate::Semaphore)).
     Semaphore = 8,
+    /// An event (`mpk_event_create`, [`Event`](crate::Event)).
+    Event = 9,
+    /// A condition variable (`mpk_cond_create`, [`Condvar`](crate::Condvar)).
+    Cond = 10,
+    /// A barrier (`mpk_barrier_create`, [`Barrier`](crate::Barrier)).
+    Barrier = 11,
 }
 
 /// The first [`HEADER_LEN`] bytes of a region.
@@ -109,6 +115,9 @@ impl Header {
             6 => Kind::Pool,
             7 => Kind::RMutex,
             8 => Kind::Semaphore,
+            9 => Kind::Event,
+            10 => Kind::Cond,
+            11 => Kind::Barrier,
             _ => return Err(Error::BadObject),
         };
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {

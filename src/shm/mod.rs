@@ -259,6 +259,9 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Pool => "mpkit-pool",
         Kind::RMutex => "mpkit-rmutex",
         Kind::Semaphore => "mpkit-sem",
+        Kind::Event => "mpkit-event",
+        Kind::Cond => "mpkit-cond",
+        Kind::Barrier => "mpkit-barrier",
     }
 }
 
