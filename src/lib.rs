@@ -97,6 +97,7 @@ pub use error::Error;
 #[cfg(feature = "std")]
 pub use lock::Lock;
 pub use lock::{Acquired, RawMutex};
+#[cfg(feature = "std")]
 pub use lock::{Barrier, Condvar, Event};
 #[cfg(feature = "std")]
 pub use lock::{RLock, Semaphore};
@@ -105,7 +106,7 @@ pub use lock::{RawRMutex, RawSemaphore};
 /// The most robust locks one thread may hold at once (the kernel's `ROBUST_LIST_LIMIT`); a lock
 /// beyond it is refused with [`Error::NoMem`]. The main thread of a child started by
 /// [`Process`] holds one of them from its start: its life lock, which makes its exit visible to
-/// [`wait`].
+/// [`wait()`].
 pub const MAX_HELD_LOCKS: u32 = sys::robust::MAX_HELD;
 #[cfg(feature = "std")]
 pub use pipe::{Conn, pipe};
