@@ -34,6 +34,7 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::sync::{Arm, AtomicU32, Deadline, Ordering, WAITV_FALLBACK_TICK, WAITV_MAX, futex_waitv, mutant};
 
+#[cfg(all(feature = "ffi", not(loom)))]
 pub(crate) use private::Arming;
 
 mod private {
