@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use mpkit::{
     Barrier, ByteQueue, Condvar, Error, Event, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe,
 };
-use mpkit::{RLock, Semaphore};
+use mpkit::{Conn, RLock, Semaphore, Waitable};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {
@@ -75,6 +75,73 @@ fn pool(workers: usize) -> Result<Pool, Error> {
 }
 
 /// Event, Condition and Barrier, printing what `c-examples/{event,condition,barrier}.c` print.
+/// `multiprocessing.connection.wait` over three pipes and a process: three senders each send one
+/// message and exit (their pipe then reads as end-of-file), a worker exits with 7; the parent
+/// handles whichever is ready, in the order things happen (c-examples/wait.c prints the same).
+fn wait_for_any() -> Result<(), Error> {
+    println!("\n== wait(): three pipes and a process, whichever is ready first");
+    let (mut rx, mut tx): (Vec<Conn>, Vec<Conn>) =
+        (0..3).map(|_| pipe(false)).collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+    std::io::stdout().flush().unwrap();
+    let senders: Vec<Process> = (0..3)
+        .map(|i| {
+            // SAFETY: single-threaded parent.
+            unsafe {
+                Process::spawn(|| {
+                    std::thread::sleep(Duration::from_millis(10 * i as u64));
+                    i32::from(tx[i].send(format!("hello from sender {i}").as_bytes()).is_err())
+                })
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    // SAFETY: single-threaded parent.
+    let mut worker = Some(unsafe {
+        Process::spawn(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            7
+        })
+    }?);
+    tx.iter_mut().for_each(Conn::close); // only the senders write
+    let mut open = [true; 3];
+    loop {
+        let pipes: Vec<usize> = (0..3).filter(|&i| open[i]).collect();
+        let mut items: Vec<&mut dyn Waitable> = Vec::new();
+        for (i, c) in rx.iter_mut().enumerate() {
+            if open[i] {
+                items.push(c);
+            }
+        }
+        if let Some(w) = worker.as_mut() {
+            items.push(w);
+        }
+        if items.is_empty() {
+            break;
+        }
+        let ready = mpkit::wait(&mut items, Some(Duration::from_secs(10)))?;
+        drop(items);
+        for k in ready {
+            let Some(&i) = pipes.get(k) else {
+                let code = worker.take().expect("the worker").join()?;
+                println!("worker exited with {code}");
+                continue;
+            };
+            let mut buf = [0u8; 64];
+            match rx[i].recv_until(&mut buf, mpkit::Deadline::NOW) {
+                Ok(n) => println!("pipe {i}: {}", String::from_utf8_lossy(&buf[..n])),
+                Err(Error::Closed) => {
+                    println!("pipe {i}: end of file");
+                    open[i] = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    for p in senders {
+        assert_eq!(p.join(), Ok(0), "a sender failed");
+    }
+    Ok(())
+}
+
 fn sync_family() -> Result<(), Error> {
     let patience = Duration::from_secs(10);
     let spawn = |f: &dyn Fn() -> i32| {
@@ -305,6 +372,7 @@ fn main() -> Result<(), mpkit::Error> {
     println!("starmap(add, [(1, 2), (3, 4)]) -> {:?}", p.starmap(add as fn(i64, i64) -> i64, &[(1, 2), (3, 4)]));
 
     sync_family()?;
+    wait_for_any()?;
 
     println!("\n== serial, threads, pool: 8 x burn(20M)");
     let workers = mpkit::process::cpu_count();

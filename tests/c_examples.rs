@@ -125,19 +125,7 @@ fn pool_benchmark() {
 
 #[test]
 fn wait() {
-    check("wait", |out| {
-        let mut lines: Vec<&str> = out.lines().collect();
-        lines.sort();
-        let mut want: Vec<String> = (0..3).map(|i| format!("pipe {i}: hello from sender {i}")).collect();
-        want.extend((0..3).map(|i| format!("pipe {i}: end of file")));
-        want.push("worker exited with 7".into());
-        want.sort();
-        assert_eq!(lines, want, "{out}");
-        for i in 0..3 {
-            let hello = out.find(&format!("pipe {i}: hello")).unwrap();
-            assert!(hello < out.find(&format!("pipe {i}: end of file")).unwrap(), "message before EOF: {out}");
-        }
-    });
+    check("wait", tutorial::check_wait);
 }
 
 /// What `event.c` and the tour's event part print: the workers in any order, then the parent.

@@ -51,6 +51,7 @@ fn the_tour_prints_the_tutorials_results() {
     assert_eq!(hellos, 10, "ten processes printed under the lock");
     common::tutorial::check_rlock(&stdout);
     common::tutorial::check_semaphore(&stdout, 8, 3);
+    common::tutorial::check_wait(&stdout);
     let workers = lines.iter().filter(|l| l.starts_with("worker ") && l.ends_with(" started")).count();
     assert_eq!(workers, 4, "four processes passed the event");
 }

@@ -107,6 +107,23 @@ pub mod tutorial {
         assert_eq!(lines, want, "{out}");
     }
 
+    /// What `wait.c` and the tour print: each pipe's message, then its end-of-file, and the
+    /// worker's exit, in the order things happened (which varies).
+    pub fn check_wait(out: &str) {
+        let mut lines: Vec<&str> =
+            out.lines().filter(|l| l.starts_with("pipe ") || l.starts_with("worker exited")).collect();
+        lines.sort();
+        let mut want: Vec<String> = (0..3).map(|i| format!("pipe {i}: hello from sender {i}")).collect();
+        want.extend((0..3).map(|i| format!("pipe {i}: end of file")));
+        want.push("worker exited with 7".into());
+        want.sort();
+        assert_eq!(lines, want, "{out}");
+        for i in 0..3 {
+            let hello = out.find(&format!("pipe {i}: hello")).unwrap();
+            assert!(hello < out.find(&format!("pipe {i}: end of file")).unwrap(), "message before EOF: {out}");
+        }
+    }
+
     /// The Semaphore example: `procs` processes each enter once and leave once, never more
     /// than `permits` inside at once (each prints "enters" holding a permit, "leaves" still
     /// holding it, so the output order is an upper bound on who was inside).
