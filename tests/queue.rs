@@ -300,7 +300,7 @@ fn absurd_queue_size_is_refused_or_lazy() {
     };
     const SLOTS: usize = 1 << 30;
     const MSG: usize = (1 << 14) - 8; // a 16 KiB stride
-    assert_eq!(mpk_queue_size(SLOTS, MSG), (SLOTS << 14) + 320, "16 TiB of ring");
+    assert_eq!(mpk_queue_size(SLOTS, MSG), (SLOTS << 14) + 448, "16 TiB of ring");
     let before = rss_bytes();
     let t0 = Instant::now();
     let mut q: *mut mpk_queue = std::ptr::null_mut();

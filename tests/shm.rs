@@ -254,7 +254,7 @@ fn corrupted_queue_layout_is_bad_object() {
     drop(q);
     let path = format!("/dev/shm{name}");
     let good = std::fs::read(&path).unwrap();
-    assert_eq!(good.len(), 64 + 320 + 5 * 32);
+    assert_eq!(good.len(), 64 + 448 + 5 * 32);
     // (what, offset, width, bad values)
     let fields: &[(&str, usize, usize, &[u64])] = &[
         ("header len", 24, 8, &[0, 545, 4096]),
@@ -271,7 +271,7 @@ fn corrupted_queue_layout_is_bad_object() {
         ("ring max_msg", 96, 8, &[0, 16, 25, 1 << 40]),
         ("ring stride", 104, 8, &[0, 8, 16, 24, 40, 1 << 40, u64::MAX]),
         ("ring tail", 128, 8, &[5, 7, 8 + 6, 16, (1 << 32) | 6]),
-        ("ring head", 192, 8, &[5, 7, 8]),
+        ("ring head", 256, 8, &[5, 7, 8]),
     ];
     let mut missed = Vec::new();
     for &(what, offset, width, values) in fields {

@@ -21,7 +21,7 @@ const _: () = assert!(MPK_QUEUE_MAX_MSG == crate::queue::MAX_MSG);
 /// maps that memory (children forked after creation inherit it at the same address).
 ///
 /// Sizes: `capacity` 1..=`MPK_QUEUE_MAX_CAPACITY` messages, `max_msg` 1..=`MPK_QUEUE_MAX_MSG`
-/// bytes; the ring takes `mpk_queue_size(capacity, max_msg)` bytes (320 plus `capacity` slots of
+/// bytes; the ring takes `mpk_queue_size(capacity, max_msg)` bytes (448 plus `capacity` slots of
 /// `max_msg + 8` rounded up to 8), which must fit the address space. Beyond these limits every
 /// constructor returns `MPK_ERR_INVAL` (and `mpk_queue_size` 0). An owned queue costs memory only
 /// as messages first reach its slots, so a huge one is created at once; if the system cannot map

@@ -46,9 +46,9 @@
 //! `LEN_TAG`, bit 29, never set in a TID) or by 0. Whoever claims next through the same index
 //! word overwrites the last claimant's TID there, so first it checks that the last claim is
 //! covered (the covered word has reached it, or its slot is marked dead), and waits if not (a
-//! live claimant is a few stores away). The covered word sits in the index word's cache line,
-//! which that claimer is about to write anyway, and the slot takes one store more than a plain
-//! Vyukov ring. If the index word's owner half is `FUTEX_OWNER_DIED`, the last claimant died
+//! live claimant is a few stores away). The covered word has a cache line of its own (in
+//! the index word's line, its store would take that contended line back from the next claimant),
+//! and the slot takes one store more than a plain Vyukov ring. If the index word's owner half is `FUTEX_OWNER_DIED`, the last claimant died
 //! before covering: the checker *settles* it (marks that slot dead). Waiters settle too, so a
 //! dead claim is marked even if no one claims after it. Then a dead claim is ended by the side
 //! that waits for it:
@@ -111,7 +111,8 @@ const MAGIC: u32 = u32::from_le_bytes(*b"MPKQ");
 /// Layout version of the ring; part of the shared ABI.
 /// 2: stamps hold the lap (`pos - index`), not the position, so a zeroed slot is free.
 /// 3: slots are claimed by a CAS that names the claimant; four phases per lap; repair counters.
-const VERSION: u32 = 3;
+/// 4: the covered words have cache lines of their own (a 448-byte control block).
+const VERSION: u32 = 4;
 /// Largest capacity (messages): `one_lap` must fit the 32-bit stamps.
 pub const MAX_CAPACITY: usize = 1 << 30;
 /// Largest `max_msg` (bytes): a length must fit below `LEN_TAG` in the owner half.
@@ -161,15 +162,18 @@ pub(crate) struct Ring {
     _p0: [u8; 64 - size_of::<Config>()],
     /// Next position to claim for writing (`SLEEPERS`: consumers may sleep).
     tail: AtomicU64,
+    _p1: [u8; 56],
     /// One more than the last position claimed through `tail` whose claim is covered (module
-    /// docs); 0 for none yet.
+    /// docs); 0 for none yet. A line of its own: written once per claim after the claim's CAS,
+    /// it would otherwise take the contended index line back from the next claimant.
     tail_covered: AtomicU64,
-    _p1: [u8; 48],
+    _p1c: [u8; 56],
     /// Next position to claim for reading (`SLEEPERS`: producers may sleep).
     head: AtomicU64,
+    _p2: [u8; 56],
     /// As `tail_covered`, for `head`.
     head_covered: AtomicU64,
-    _p2: [u8; 48],
+    _p2c: [u8; 56],
     /// Futex words, bumped to wake consumers / producers.
     not_empty: AtomicU32,
     not_full: AtomicU32,
@@ -254,11 +258,12 @@ const SLOT_HEADER: usize = round8(size_of::<Slot>());
 const _: () = {
     // A slot is its state word alone, so all-zero bytes are a valid (free, lap 0) slot.
     assert!(size_of::<Slot>() == 8 && align_of::<Slot>() == 8);
-    assert!(size_of::<Ring>() == 320);
-    assert!(SLOTS_OFFSET == 320 && SLOT_HEADER == 8);
-    assert!(core::mem::offset_of!(Ring, tail) == 64 && core::mem::offset_of!(Ring, head) == 128);
-    assert!(core::mem::offset_of!(Ring, not_empty) == 192 && core::mem::offset_of!(Ring, done) == 256);
-    assert!(core::mem::offset_of!(Ring, dead_writers) == 272);
+    assert!(size_of::<Ring>() == 448);
+    assert!(SLOTS_OFFSET == 448 && SLOT_HEADER == 8);
+    assert!(core::mem::offset_of!(Ring, tail) == 64 && core::mem::offset_of!(Ring, tail_covered) == 128);
+    assert!(core::mem::offset_of!(Ring, head) == 192 && core::mem::offset_of!(Ring, head_covered) == 256);
+    assert!(core::mem::offset_of!(Ring, not_empty) == 320 && core::mem::offset_of!(Ring, done) == 384);
+    assert!(core::mem::offset_of!(Ring, dead_writers) == 400);
     assert!(MAX_MSG < LEN_TAG as usize);
 };
 
@@ -381,11 +386,13 @@ impl<'a> QueueRef<'a> {
             },
             _p0: [0; 64 - size_of::<Config>()],
             tail: AtomicU64::new(0),
+            _p1: [0; 56],
             tail_covered: AtomicU64::new(0),
-            _p1: [0; 48],
+            _p1c: [0; 56],
             head: AtomicU64::new(0),
+            _p2: [0; 56],
             head_covered: AtomicU64::new(0),
-            _p2: [0; 48],
+            _p2c: [0; 56],
             not_empty: AtomicU32::new(0),
             not_full: AtomicU32::new(0),
             closed: AtomicU32::new(0),
