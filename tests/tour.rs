@@ -27,19 +27,10 @@ fn the_tour_prints_the_tutorials_results() {
         "map_async -> [1, 4, 9, 16]",
         "sleep_s(10) cancelled -> Err(Cancelled)",
         "starmap(add, [(1, 2), (3, 4)]) -> Ok([3, 7])",
-        "all 4 workers started, event set: true",
-        "consumed 1",
-        "consumed 4",
-        "consumed 9",
-        "consumed 16",
-        "consumed 25",
-        "sum 55",
-        "round 0: all 4 parties arrived",
-        "round 1: all 4 parties arrived",
-        "round 2: all 4 parties arrived",
-        "broken: false",
-        "== serial, threads, pool: 8 x burn(20M)",
-    ];
+    ]
+    .into_iter()
+    .chain(common::tutorial::SYNC_FAMILY)
+    .chain(["== serial, threads, pool: 8 x burn(20M)"]);
     let lines: Vec<&str> = stdout.lines().collect();
     let mut at = 0;
     for want in expected {

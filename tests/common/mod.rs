@@ -107,6 +107,22 @@ pub mod tutorial {
         assert_eq!(lines, want, "{out}");
     }
 
+    /// What the Event, Condition and Barrier examples (C++ sync.cpp, the tour) print after the
+    /// four event workers' lines, in order.
+    pub const SYNC_FAMILY: [&str; 11] = [
+        "all 4 workers started, event set: true",
+        "consumed 1",
+        "consumed 4",
+        "consumed 9",
+        "consumed 16",
+        "consumed 25",
+        "sum 55",
+        "round 0: all 4 parties arrived",
+        "round 1: all 4 parties arrived",
+        "round 2: all 4 parties arrived",
+        "broken: false",
+    ];
+
     /// What `wait.c` and the tour print: each pipe's message, then its end-of-file, and the
     /// worker's exit, in the order things happened (which varies).
     pub fn check_wait(out: &str) {
