@@ -38,7 +38,7 @@ impl Shared {
 fn limits_n_processes_at_a_time() {
     const N: u32 = 3;
     const PROCS: usize = 8;
-    const PASSES: u32 = 300;
+    const PASSES: u32 = 100;
     let s = Shared::new(N, 0);
     let (inside, most, passes) = (0, 1, 2);
     let children: Vec<_> = (0..PROCS)
@@ -49,11 +49,10 @@ fn limits_n_processes_at_a_time() {
                     let now = s.word(inside).fetch_add(1, Ordering::AcqRel) + 1;
                     s.word(most).fetch_max(now, Ordering::AcqRel);
                     s.word(passes).fetch_add(1, Ordering::Relaxed);
-                    // Stay a moment so that others pile up behind the permits.
-                    for _ in 0..200 {
-                        std::hint::spin_loop();
-                    }
-                    if now == N {
+                    // Stay until the permits are all taken (bounded: 2 ms), so that on two CPUs the
+                    // others get to pile up behind them rather than by chance.
+                    let t0 = std::time::Instant::now();
+                    while s.word(inside).load(Ordering::Acquire) < N && t0.elapsed() < Duration::from_millis(2) {
                         std::thread::yield_now();
                     }
                     s.word(inside).fetch_sub(1, Ordering::AcqRel);
