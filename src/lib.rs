@@ -69,6 +69,7 @@ compile_error!("mpkit supports Linux with glibc only (its robust lock joins glib
 extern crate std;
 
 pub mod array;
+pub mod dict;
 pub mod error;
 pub mod lock;
 pub mod queue;
@@ -93,6 +94,8 @@ pub mod ffi;
 pub use array::{ArrayView, ElemType, Element};
 #[cfg(feature = "std")]
 pub use array::{SharedArray, SharedValue};
+#[cfg(feature = "std")]
+pub use dict::{ContainerOptions, DictIter, SharedDict, SharedList, Value};
 pub use error::Error;
 #[cfg(feature = "std")]
 pub use lock::Lock;

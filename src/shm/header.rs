@@ -47,6 +47,10 @@ pub enum Kind {
     Cond = 10,
     /// A barrier (`mpk_barrier_create`, [`Barrier`](crate::Barrier)).
     Barrier = 11,
+    /// A dict (`mpk_dict_*`, [`SharedDict`](crate::SharedDict)).
+    Dict = 12,
+    /// A list (`mpk_list_*`, [`SharedList`](crate::SharedList)).
+    List = 13,
 }
 
 /// The first [`HEADER_LEN`] bytes of a region.
@@ -118,6 +122,8 @@ impl Header {
             9 => Kind::Event,
             10 => Kind::Cond,
             11 => Kind::Barrier,
+            12 => Kind::Dict,
+            13 => Kind::List,
             _ => return Err(Error::BadObject),
         };
         if self.header_len as usize != HEADER_LEN || self.len != mapped_len {

@@ -127,6 +127,13 @@ impl Region {
         self.kind
     }
 
+    /// Bytes of the mapping (header included) backed by memory now: the pages some process
+    /// touched and nobody gave back.
+    pub fn resident(&self) -> usize {
+        // SAFETY: `base..base + len` is this handle's mapping, page-aligned.
+        unsafe { mman::resident(self.base.as_ptr(), self.len) }
+    }
+
     /// When this handle's mapping was made, relative to other regions of this process.
     pub(crate) fn generation(&self) -> u64 {
         self.generation
@@ -262,6 +269,8 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Event => "mpkit-event",
         Kind::Cond => "mpkit-cond",
         Kind::Barrier => "mpkit-barrier",
+        Kind::Dict => "mpkit-dict",
+        Kind::List => "mpkit-list",
     }
 }
 

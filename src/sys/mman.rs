@@ -158,3 +158,42 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
 pub(crate) fn page_size() -> usize {
     rustix::param::page_size()
 }
+
+/// Gives the pages wholly inside `ptr..ptr + len` of a shared mapping back to the system
+/// (`MADV_REMOVE`): they read as zeros afterwards, in every process that maps them.
+///
+/// # Safety
+/// - the range lies inside one `map_shared` mapping, and nothing relies on its contents.
+pub(crate) unsafe fn discard(ptr: *mut u8, len: usize) {
+    let page = page_size();
+    let start = (ptr as usize).next_multiple_of(page);
+    let end = (ptr as usize + len) / page * page;
+    if end > start {
+        // SAFETY: a page-aligned sub-range of the caller's mapping (caller duty); MADV_REMOVE
+        // only frees backing pages. A failure (an old kernel) just keeps the pages.
+        let _ = unsafe { rustix::mm::madvise(start as *mut c_void, end - start, rustix::mm::Advice::LinuxRemove) };
+    }
+}
+
+/// Bytes of `ptr..ptr + len` (a page-aligned start of a mapping) backed by memory now (`mincore`).
+///
+/// # Safety
+/// - the range lies inside one mapping.
+pub(crate) unsafe fn resident(ptr: *const u8, len: usize) -> usize {
+    let page = page_size();
+    let mut vec = [0u8; 4096];
+    let mut total = 0;
+    let mut off = 0;
+    while off < len {
+        let chunk = (len - off).min(vec.len() * page);
+        let start = ptr.wrapping_add(off) as *mut c_void;
+        // SAFETY: the sub-range lies in the caller's mapping, `vec` has a byte per page of it.
+        let r = unsafe { libc::mincore(start, chunk, vec.as_mut_ptr()) };
+        if r != 0 {
+            return 0;
+        }
+        total += vec[..chunk.div_ceil(page)].iter().filter(|&&b| b & 1 != 0).count() * page;
+        off += chunk;
+    }
+    total
+}

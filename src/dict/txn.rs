@@ -1,0 +1,352 @@
+//! The write and read protocols every container shares: a robust lock and a redo journal for
+//! writers, a sequence word for lock-free readers, and the in-region allocator's free lists.
+//!
+//! # Writers
+//! A writer holds the container's robust mutex and works in three steps:
+//! 1. **Prepare.** It allocates blocks and fills them, and fills array slots past the published
+//!    length: memory that no reader can reach from the published state. Allocation pops a free
+//!    list or bumps the top with one store each, so a writer that dies here leaks what it took.
+//! 2. **Commit.** Every store that changes what readers can reach (a table slot, a length, a
+//!    pointer to a new array, a free-list push) goes into the journal, a list of
+//!    `(word, value)` pairs in the region; then `JLEN` is stored with Release. From that store
+//!    on the operation has happened.
+//! 3. **Apply.** `SEQ` goes odd, the pairs are stored, `SEQ` goes even, `JLEN` back to 0.
+//!
+//! If the writer dies, the kernel marks the mutex `OWNER_DIED` and the next locker (a writer or a
+//! reader that gave up on an odd `SEQ`) repairs: with `JLEN > 0` it applies the journal again
+//! (the pairs hold absolute values, so applying twice is applying once), and leaves `SEQ` even.
+//! So an operation happens entirely or not at all; at worst a block prepared by a dead writer
+//! leaks until `clear`. Free-list pushes are computed at commit, after the operation's pops, so
+//! a block freed by an operation is reused only by a later one.
+//!
+//! # Readers
+//! A reader takes no lock: it loads `SEQ` (Acquire; odd means a writer is applying, so it spins),
+//! copies what it needs with Relaxed loads, then an Acquire fence and `SEQ` again; a change means
+//! a writer ran meanwhile and the copy may be torn, so it retries. Prepare-step stores go to
+//! unreachable memory and need no `SEQ` bump; a reader that still holds an older state sees
+//! `SEQ` moved. Every offset a reader follows is bounds-checked (`Words`), so a torn copy
+//! fails or retries, never faults. After `OPTIMISTIC` tries (a writer keeps winning, or one
+//! died between the odd and even store) the reader takes the lock, repairing if needed.
+
+use super::words::Words;
+use crate::error::Error;
+use crate::lock::{Acquired, RawMutex};
+use crate::sync::{Deadline, Ordering, fence, spin_hint};
+
+/// Word indices of the control block at the start of every container's words.
+pub(crate) mod at {
+    /// `MAGIC ^ kind`: which container this is.
+    pub(crate) const MAGIC: u64 = 0;
+    /// Words in the region (must match the mapping).
+    pub(crate) const END: u64 = 1;
+    /// Sequence word: odd while a writer applies.
+    pub(crate) const SEQ: u64 = 2;
+    /// Pairs in the journal, 0 when none is pending.
+    pub(crate) const JLEN: u64 = 3;
+    /// Operations repaired after a writer's death (a statistic).
+    pub(crate) const REPAIRS: u64 = 4;
+    /// First word past the allocated heap (bump pointer).
+    pub(crate) const TOP: u64 = 5;
+    /// The journal: `JMAX` pairs `(word, value)`.
+    pub(crate) const JOURNAL: u64 = 8;
+    /// Heads of the free lists, one per size class.
+    pub(crate) const FREE: u64 = JOURNAL + 2 * super::JMAX as u64;
+    /// The container's own words (its table or array).
+    pub(crate) const STATE: u64 = FREE + super::NCLASS as u64;
+    /// First heap word.
+    pub(crate) const HEAP: u64 = STATE + 8;
+}
+
+/// Pairs one journal holds.
+pub(crate) const JMAX: usize = 48;
+/// Size classes: 64 exact ones (1..=64 words), then powers of two (128 words .. 2^32 words).
+pub(crate) const NCLASS: usize = 64 + 26;
+/// A journal pair with this bit in its word index zeroes `value` words from the index on.
+const ZERO_RANGE: u64 = 1 << 63;
+/// Optimistic read attempts before a reader takes the lock.
+const OPTIMISTIC: u32 = if cfg!(loom) { 2 } else { 4096 };
+/// Freed blocks at least this large give their pages back (`MADV_REMOVE`).
+const DISCARD_WORDS: u64 = 8192;
+
+/// The size class for a block of `n` words: `(class, words the class hands out)`.
+pub(crate) fn class_of(n: u64) -> Result<(usize, u64), Error> {
+    match n {
+        0 => Err(Error::Inval),
+        1..=64 => Ok((n as usize - 1, n)),
+        _ => {
+            let size = n.checked_next_power_of_two().filter(|&s| s <= 1 << 32).ok_or(Error::NoMem)?;
+            Ok((64 + (size.trailing_zeros() as usize - 7), size))
+        }
+    }
+}
+
+/// A container's shared words and the lock its writers take.
+pub(crate) struct Store<'a> {
+    pub(crate) lock: &'a RawMutex,
+    pub(crate) w: &'a Words,
+}
+
+impl Store<'_> {
+    /// Lays out a fresh (zeroed) container of kind `magic`.
+    pub(crate) fn format(&self, magic: u64) -> Result<(), Error> {
+        if self.w.len() < at::HEAP + 64 {
+            return Err(Error::Inval);
+        }
+        self.w.store(at::END, self.w.len())?;
+        self.w.store(at::TOP, at::HEAP)?;
+        // Release: whoever sees the magic sees the rest (openers load it with Acquire).
+        self.w.at(at::MAGIC)?.store(magic, Ordering::Release);
+        Ok(())
+    }
+
+    /// Validates a container found in a mapping (an opener's check).
+    pub(crate) fn check(&self, magic: u64) -> Result<(), Error> {
+        if self.w.len() < at::HEAP || self.w.at(at::MAGIC)?.load(Ordering::Acquire) != magic {
+            return Err(Error::BadObject);
+        }
+        let top = self.w.load(at::TOP)?;
+        if self.w.load(at::END)? != self.w.len() || !(at::HEAP..=self.w.len()).contains(&top) {
+            return Err(Error::BadObject);
+        }
+        Ok(())
+    }
+
+    /// Operations repaired after a writer died.
+    pub(crate) fn repairs(&self) -> u64 {
+        self.w.load(at::REPAIRS).unwrap_or(0)
+    }
+
+    /// Words handed out by the allocator so far (the heap's high-water mark).
+    pub(crate) fn heap_words(&self) -> u64 {
+        self.w.load(at::TOP).unwrap_or(0).saturating_sub(at::HEAP)
+    }
+
+    /// Runs the write `f` under the lock, then commits and applies its journal (module docs).
+    /// If `f` fails, what it allocated is freed and nothing else changes.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        self.lock()?;
+        let mut tx = Tx::new(self.w);
+        let r = f(&mut tx);
+        let done = match r {
+            Ok(_) => tx.commit(),
+            Err(_) => tx.abort(),
+        };
+        self.lock.unlock()?;
+        done?;
+        r
+    }
+
+    /// Runs the read `f` lock-free, retrying until it saw one consistent state (module docs).
+    pub(crate) fn read<R>(&self, mut f: impl FnMut(&Words) -> Result<R, Error>) -> Result<R, Error> {
+        let seq = self.w.at(at::SEQ)?;
+        for _ in 0..OPTIMISTIC {
+            // Acquire pairs with the Release store that made SEQ even: the state it ends is visible.
+            let s = seq.load(Ordering::Acquire);
+            if s & 1 == 1 {
+                spin_hint();
+                continue;
+            }
+            let r = f(self.w);
+            // The fence orders the copy's loads before the re-check; it pairs with the Release
+            // fence after the writer's odd store (a copy that saw any applied store sees SEQ moved).
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s {
+                return r;
+            }
+        }
+        self.lock()?;
+        let r = f(self.w);
+        self.lock.unlock()?;
+        r
+    }
+
+    /// Takes the lock, repairing after a dead holder.
+    fn lock(&self) -> Result<(), Error> {
+        if self.lock.lock_until(Deadline::FOREVER)? == Acquired::OwnerDied {
+            let r = self.repair();
+            self.lock.consistent()?;
+            if let Err(e) = r {
+                self.lock.unlock()?;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes what a dead writer committed; leaves `SEQ` even.
+    fn repair(&self) -> Result<(), Error> {
+        // Acquire pairs with the Release store of JLEN in `commit`: the pairs are visible.
+        let n = self.w.at(at::JLEN)?.load(Ordering::Acquire);
+        if n as usize > JMAX {
+            return Err(Error::BadObject);
+        }
+        apply(self.w, n as usize)?;
+        let repairs = self.w.load(at::REPAIRS)?;
+        self.w.store(at::REPAIRS, repairs + u64::from(n > 0))
+    }
+}
+
+/// Applies the `n` journal pairs between an odd and an even `SEQ`, then empties the journal.
+/// Also how a repair finishes a dead writer's commit (`n` may be 0: then `SEQ` is only evened).
+fn apply(w: &Words, n: usize) -> Result<(), Error> {
+    let seq = w.at(at::SEQ)?;
+    let s = seq.load(Ordering::Relaxed);
+    let odd = s | 1;
+    seq.store(odd, Ordering::Relaxed);
+    // Release fence: readers that see any store below see SEQ odd (pairs with their Acquire fence).
+    fence(Ordering::Release);
+    for k in 0..n as u64 {
+        let (i, v) = (w.load(at::JOURNAL + 2 * k)?, w.load(at::JOURNAL + 2 * k + 1)?);
+        if i & ZERO_RANGE != 0 {
+            let start = i & !ZERO_RANGE;
+            w.check(start, v)?;
+            for j in start..start + v {
+                w.store(j, 0)?;
+            }
+        } else if i == at::TOP || (at::FREE..w.len()).contains(&i) {
+            w.store(i, v)?;
+        } else {
+            return Err(Error::BadObject); // never the journal itself
+        }
+    }
+    // Release: a reader that loads this value sees every store above.
+    seq.store(odd + 1, Ordering::Release);
+    w.at(at::JLEN)?.store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+/// One writer's operation in the making (module docs).
+pub(crate) struct Tx<'w> {
+    pub(crate) w: &'w Words,
+    pairs: [(u64, u64); JMAX],
+    n: usize,
+    frees: [(u64, u64); 16],
+    nfree: usize,
+    /// Blocks allocated, to give back if the operation fails (the first 16; any more leak).
+    taken: [(u64, u64); 16],
+    ntaken: usize,
+    reset: bool,
+}
+
+impl<'w> Tx<'w> {
+    fn new(w: &'w Words) -> Tx<'w> {
+        Tx {
+            w,
+            pairs: [(0, 0); JMAX],
+            n: 0,
+            frees: [(0, 0); 16],
+            nfree: 0,
+            taken: [(0, 0); 16],
+            ntaken: 0,
+            reset: false,
+        }
+    }
+
+    /// Word `i` as this operation will leave it (its own journaled stores included).
+    pub(crate) fn get(&self, i: u64) -> Result<u64, Error> {
+        match self.pairs[..self.n].iter().rev().find(|p| p.0 == i) {
+            Some(&(_, v)) => Ok(v),
+            None => self.w.load(i),
+        }
+    }
+
+    /// Journals the store `word i = v` (readers see it at commit).
+    pub(crate) fn set(&mut self, i: u64, v: u64) -> Result<(), Error> {
+        if let Some(p) = self.pairs[..self.n].iter_mut().find(|p| p.0 == i) {
+            p.1 = v;
+            return Ok(());
+        }
+        *self.pairs.get_mut(self.n).ok_or(Error::State)? = (i, v);
+        self.n += 1;
+        Ok(())
+    }
+
+    /// A block of at least `n` words, from its class's free list or the top of the heap.
+    pub(crate) fn alloc(&mut self, n: u64) -> Result<u64, Error> {
+        let (class, size) = class_of(n)?;
+        let head_at = at::FREE + class as u64;
+        let head = self.w.load(head_at)?;
+        let block = if head != 0 {
+            if head < at::HEAP {
+                return Err(Error::BadObject);
+            }
+            self.w.check(head, size)?;
+            self.w.store(head_at, self.w.load(head)?)?;
+            head
+        } else {
+            let top = self.w.load(at::TOP)?;
+            let end = top.checked_add(size).filter(|&e| e <= self.w.len()).ok_or(Error::NoMem)?;
+            self.w.store(at::TOP, end)?;
+            top
+        };
+        if let Some(t) = self.taken.get_mut(self.ntaken) {
+            *t = (block, n);
+            self.ntaken += 1;
+        }
+        Ok(block)
+    }
+
+    /// Frees the `n`-word block at `at` when the operation commits.
+    pub(crate) fn free(&mut self, at: u64, n: u64) -> Result<(), Error> {
+        class_of(n)?;
+        *self.frees.get_mut(self.nfree).ok_or(Error::State)? = (at, n);
+        self.nfree += 1;
+        Ok(())
+    }
+
+    /// Frees the whole heap at commit (`clear`): the container's state words are the caller's.
+    pub(crate) fn reset(&mut self) -> Result<(), Error> {
+        self.reset = true;
+        self.nfree = 0;
+        self.set(ZERO_RANGE | at::FREE, NCLASS as u64)?;
+        self.set(at::TOP, at::HEAP)
+    }
+
+    /// Journals the free-list pushes, publishes the journal, applies it, gives pages back.
+    fn commit(mut self) -> Result<(), Error> {
+        let frees = self.frees;
+        for &(block, n) in &frees[..self.nfree] {
+            let head_at = at::FREE + class_of(n)?.0 as u64;
+            let head = self.get(head_at)?;
+            self.set(block, head)?;
+            self.set(head_at, block)?;
+        }
+        if self.n == 0 {
+            return Ok(());
+        }
+        for (k, &(i, v)) in self.pairs[..self.n].iter().enumerate() {
+            self.w.store(at::JOURNAL + 2 * k as u64, i)?;
+            self.w.store(at::JOURNAL + 2 * k as u64 + 1, v)?;
+        }
+        // Release: a repairer that sees JLEN sees the pairs (pairs with its Acquire load).
+        self.w.at(at::JLEN)?.store(self.n as u64, Ordering::Release);
+        crate::sync::death_point("dict_committed");
+        apply(self.w, self.n)?;
+        if self.reset {
+            self.w.discard(at::HEAP, self.w.len() - at::HEAP);
+        } else {
+            for &(block, n) in &frees[..self.nfree] {
+                let size = class_of(n)?.1;
+                if size >= DISCARD_WORDS {
+                    self.w.discard(block + 1, size - 1); // word 0 holds the free-list link
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A failed operation: gives back what it allocated, changes nothing else.
+    fn abort(mut self) -> Result<(), Error> {
+        self.n = 0;
+        self.nfree = 0;
+        self.reset = false;
+        let taken = self.taken;
+        for &(block, n) in &taken[..self.ntaken] {
+            if self.nfree == self.frees.len() {
+                break; // the rest leak (documented: at most until `clear`)
+            }
+            self.free(block, n)?;
+        }
+        self.commit()
+    }
+}
