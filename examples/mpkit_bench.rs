@@ -40,6 +40,10 @@ const BENCHES: &[Bench] = &[
     Bench { id: "event_pingpong", est_s: 1.5, run: event_pingpong },
     Bench { id: "cond_pingpong", est_s: 1.5, run: cond_pingpong },
     Bench { id: "barrier_2proc", est_s: 1.5, run: barrier_2proc },
+    Bench { id: "dict_setget", est_s: 2.0, run: dict_setget },
+    Bench { id: "dict_insert_lookup", est_s: 1.5, run: dict_insert_lookup },
+    Bench { id: "list_ops", est_s: 2.0, run: list_ops },
+    Bench { id: "dict_2proc_mixed", est_s: 6.0, run: dict_2proc_mixed },
 ];
 
 struct Env {
@@ -873,5 +877,221 @@ fn sem_pingpong(env: &Env) {
         let rtt = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
         join_all(&[kid]);
         rtt
+    });
+}
+
+/// Runs `f` in a forked child (as the anchors' Boost figures do) and returns what it measured.
+fn in_child(f: impl FnOnce() -> f64) -> f64 {
+    let out = mpkit::SharedArray::<f64>::new(1).expect("array");
+    let kid = spawn(|| {
+        out.set(0, f()).expect("result");
+        0
+    });
+    join_all(&[kid]);
+    out.get(0).expect("result")
+}
+
+/// The anchors' pseudo-random key order for 10,000 keys (`cxx_boost.cpp`'s xorshift).
+fn rand_keys() -> Vec<i64> {
+    let mut x: u64 = 88172645463325252;
+    (0..1 << 16)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 10000) as i64
+        })
+        .collect()
+}
+
+/// `shm.kit_dict_setget_per_op` (keys 0..63) and `shm.kit_dict_setget_10k_random_per_op`
+/// (10,000 keys, the anchors' key order): prefilled `SharedDict`, a forked child does n x
+/// (`d[k] = i`; `d[k]`); ns per op (time / 2n). The parent checks the last value.
+fn dict_setget(env: &Env) {
+    let keys = rand_keys();
+    for (name, prefill, n) in [
+        ("shm.kit_dict_setget_per_op", 64, env.scaled(2_000_000)),
+        ("shm.kit_dict_setget_10k_random_per_op", 10_000, env.scaled(1_000_000)),
+    ] {
+        let key = |i: u64| if prefill == 64 { (i & 63) as i64 } else { keys[i as usize & 0xffff] };
+        env.report(name, "ns/op", || {
+            let d = mpkit::SharedDict::new().expect("dict");
+            for k in 0..prefill {
+                d.set(k, k).expect("set");
+            }
+            let ns = in_child(|| {
+                let mut sink = 0i64;
+                let mut round = |i: u64| {
+                    let k = key(i);
+                    d.set(k, i as i64).expect("set");
+                    if let Ok(Some(mpkit::Value::Int(v))) = d.get(k) {
+                        sink = sink.wrapping_add(v);
+                    }
+                };
+                (0..1000).for_each(&mut round);
+                let t0 = Instant::now();
+                (0..n).for_each(&mut round);
+                let ns = t0.elapsed().as_nanos() as f64 / (2 * n) as f64;
+                std::hint::black_box(sink);
+                ns
+            });
+            assert_eq!(d.get(key(n - 1)).expect("get"), Some(mpkit::Value::Int(n as i64 - 1)));
+            ns
+        });
+    }
+}
+
+/// `shm.kit_dict_insert_per_op` (fill an empty dict with keys 0..4095, clear untimed, until n
+/// inserts) and `shm.kit_dict_lookup_per_op` (keys 0..63 present, n x `d[i & 63]`): ns per op.
+fn dict_insert_lookup(env: &Env) {
+    let n = env.scaled(1_000_000);
+    env.report("shm.kit_dict_insert_per_op", "ns/op", || {
+        let d = mpkit::SharedDict::new().expect("dict");
+        let mut timed = std::time::Duration::ZERO;
+        let mut done = 0;
+        while done < n {
+            let t0 = Instant::now();
+            for k in 0..4096.min(n - done) as i64 {
+                d.set(k, k).expect("set");
+            }
+            timed += t0.elapsed();
+            done += 4096.min(n - done);
+            d.clear().expect("clear");
+        }
+        timed.as_nanos() as f64 / n as f64
+    });
+    let n = env.scaled(4_000_000);
+    env.report("shm.kit_dict_lookup_per_op", "ns/op", || {
+        let d = mpkit::SharedDict::new().expect("dict");
+        for k in 0..64 {
+            d.set(k, k).expect("set");
+        }
+        let t0 = Instant::now();
+        let mut sink = 0;
+        for i in 0..n {
+            if let Ok(Some(mpkit::Value::Int(v))) = d.get((i & 63) as i64) {
+                sink += v;
+            }
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+        assert_eq!(sink, (0..n).map(|i| (i & 63) as i64).sum::<i64>());
+        ns
+    });
+}
+
+/// `shm.kit_list_reverse_10` (the seed's `l.reverse()` on 10 items, n times), and the list
+/// figures beside `shm.py_manager_list_*`: `append_per_op` (n appends, emptied every 4096),
+/// `get_per_op` (64 items, n x `l[i & 63]`), `setget_per_op` (n x (`l[k] = i`; `l[k]`)); ns per op.
+fn list_ops(env: &Env) {
+    let n = env.scaled(2_000_000);
+    env.report("shm.kit_list_reverse_10", "ns/op", || {
+        let l = mpkit::SharedList::new().expect("list");
+        l.extend(&(0..10).map(mpkit::dict::item::Item::Int).collect::<Vec<_>>()).expect("extend");
+        let t0 = Instant::now();
+        for _ in 0..n {
+            l.reverse().expect("reverse");
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+        assert_eq!(l.get(0).expect("get"), mpkit::Value::Int(if n % 2 == 0 { 0 } else { 9 }));
+        ns
+    });
+    env.report("shm.kit_list_append_per_op", "ns/op", || {
+        let l = mpkit::SharedList::new().expect("list");
+        let mut timed = std::time::Duration::ZERO;
+        let mut done = 0;
+        while done < n {
+            let t0 = Instant::now();
+            for i in 0..4096.min(n - done) as i64 {
+                l.append(i).expect("append");
+            }
+            timed += t0.elapsed();
+            done += 4096.min(n - done);
+            l.clear().expect("clear");
+        }
+        timed.as_nanos() as f64 / n as f64
+    });
+    let l = mpkit::SharedList::new().expect("list");
+    l.extend(&(0..64).map(mpkit::dict::item::Item::Int).collect::<Vec<_>>()).expect("extend");
+    env.report("shm.kit_list_get_per_op", "ns/op", || {
+        let t0 = Instant::now();
+        let mut sink = 0;
+        for i in 0..n {
+            if let Ok(mpkit::Value::Int(v)) = l.get((i & 63) as i64) {
+                sink += v;
+            }
+        }
+        std::hint::black_box(sink);
+        t0.elapsed().as_nanos() as f64 / n as f64
+    });
+    env.report("shm.kit_list_setget_per_op", "ns/op", || {
+        let t0 = Instant::now();
+        let mut sink = 0;
+        for i in 0..n {
+            let k = (i & 63) as i64;
+            l.set(k, i as i64).expect("set");
+            if let Ok(mpkit::Value::Int(v)) = l.get(k) {
+                sink += v;
+            }
+        }
+        std::hint::black_box(sink);
+        t0.elapsed().as_nanos() as f64 / (2 * n) as f64
+    });
+}
+
+/// `shm.kit_dict_2proc_mixed_per_op`: a dict of 1 M entries, 16-byte str keys and 16-byte bytes
+/// values; two processes each do n ops on random keys, 90% get, 10% set; ns per op per process
+/// (wall time from the start signal to the last child's end, over n). Also
+/// `shm.kit_dict_1m_memory_ratio`: the region's resident bytes over the 32 MB payload.
+fn dict_2proc_mixed(env: &Env) {
+    const ENTRIES: u64 = 1_000_000;
+    let key = |i: u64| format!("key-{i:012}");
+    let val = |i: u64, round: u64| format!("val{round:03}-{i:09}").into_bytes();
+    let d = mpkit::SharedDict::new().expect("dict");
+    for i in 0..ENTRIES {
+        d.set(key(i).as_str(), &val(i, 0)[..]).expect("fill");
+    }
+    assert_eq!(key(0).len() + val(0, 0).len(), 32);
+    let payload = ENTRIES as f64 * 32.0;
+    let used = d.memory_used() as f64;
+    eprintln!(
+        "# dict of {ENTRIES} entries (16 B keys, 16 B values): resident {:.1} MB, heap {:.1} MB, payload {:.1} MB",
+        used / 1e6,
+        d.heap_bytes() as f64 / 1e6,
+        payload / 1e6
+    );
+    println!("shm.kit_dict_1m_memory_ratio {:.4} x", used / payload);
+    let n = env.scaled(1_000_000);
+    env.report("shm.kit_dict_2proc_mixed_per_op", "ns/op", || {
+        let t = Timing::new();
+        let kids: Vec<Process> = (0..2u64)
+            .map(|p| {
+                let (d, t) = (&d, &t);
+                spawn(move || {
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (p + 1);
+                    let mut bad = 0;
+                    t.wait_start();
+                    for _ in 0..n {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let i = x % ENTRIES;
+                        let k = key(i);
+                        if x % 10 == 0 {
+                            d.set(k.as_str(), &val(i, 1 + p)[..]).expect("set");
+                        } else {
+                            match d.get(k.as_str()) {
+                                Ok(Some(mpkit::Value::Bytes(v))) if v.ends_with(format!("-{i:09}").as_bytes()) => {}
+                                _ => bad += 1,
+                            }
+                        }
+                    }
+                    t.finished(p as usize);
+                    bad
+                })
+            })
+            .collect();
+        let t0 = t.start();
+        join_all(&kids);
+        (t.end(2) - t0) * 1e9 / n as f64
     });
 }

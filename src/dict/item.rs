@@ -114,6 +114,9 @@ impl<'a> Item<'a> {
     /// Deviation: every NaN equals every NaN here, so all NaNs are one dict key. Python's dict
     /// finds a NaN key only by object identity, which shared memory has no notion of.
     pub fn py_eq(&self, other: &Item<'_>) -> bool {
+        if let (Item::Int(a), Item::Int(b)) = (self, other) {
+            return a == b; // the common case, without the exact int/float comparison
+        }
         if let (Some(a), Some(b)) = (self.num(), other.num()) {
             return num_cmp(a, b) == Ordering::Equal;
         }

@@ -211,7 +211,10 @@ pub(crate) mod write {
         let vw = item_words(value);
         if vw == old_vw && vw <= IN_PLACE_WORDS {
             for k in 0..vw {
-                tx.set(block + kw + k, item_word(value, k))?;
+                let word = item_word(value, k);
+                if w.load(block + kw + k)? != word {
+                    tx.set(block + kw + k, word)?;
+                }
             }
             return Ok(());
         }

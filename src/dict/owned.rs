@@ -243,22 +243,19 @@ impl SharedDict {
     /// `d.get(key)`: `None` when absent.
     pub fn get<'k>(&self, key: impl Into<Item<'k>>) -> Result<Option<Value>, Error> {
         let key = key.into();
+        let mut small = [0u8; 64];
+        let mut big = Vec::new();
         self.c.store().read(|w| {
-            let t = map::read::get(w, &key, &mut [])?;
-            t.map(|_| self.value_of(w, &key)).transpose()
-        })
-    }
-
-    fn value_of(&self, w: &Words, key: &Item<'_>) -> Result<Value, Error> {
-        let mut buf = Vec::new();
-        loop {
-            let head = map::read::get(w, key, &mut buf)?.ok_or(Error::BadObject)?;
-            if head.len <= buf.len() {
-                buf.truncate(head.len);
-                return Value::from_head(&head, buf);
+            let Some(head) = map::read::get(w, &key, &mut small)? else { return Ok(None) };
+            if head.len <= small.len() {
+                return Value::from_head(&head, small[..head.len].to_vec()).map(Some);
             }
-            buf.resize(head.len, 0);
-        }
+            big.resize(head.len, 0);
+            match map::read::get(w, &key, &mut big)? {
+                Some(h) if h.len == big.len() => Value::from_head(&h, core::mem::take(&mut big)).map(Some),
+                _ => Err(Error::BadObject), // changed meanwhile: the read retries
+            }
+        })
     }
 
     /// C-style get: the value's header, its bytes copied into `buf` when they fit.

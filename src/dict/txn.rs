@@ -58,7 +58,7 @@ pub(crate) mod at {
 }
 
 /// Pairs one journal holds.
-pub(crate) const JMAX: usize = 48;
+pub(crate) const JMAX: usize = 24;
 /// Size classes: 64 exact ones (1..=64 words), then powers of two (128 words .. 2^32 words).
 pub(crate) const NCLASS: usize = 64 + 26;
 /// A journal pair with this bit in its word index zeroes `value` words from the index on.
@@ -180,15 +180,15 @@ impl Store<'_> {
         if n as usize > JMAX {
             return Err(Error::BadObject);
         }
-        apply(self.w, n as usize)?;
+        apply(self.w, n as usize, |k| journal_pair(self.w, k))?;
         let repairs = self.w.load(at::REPAIRS)?;
         self.w.store(at::REPAIRS, repairs + u64::from(n > 0))
     }
 }
 
-/// Applies the `n` journal pairs between an odd and an even `SEQ`, then empties the journal.
+/// Stores the `n` pairs `pair(k)` between an odd and an even `SEQ`, then empties the journal.
 /// Also how a repair finishes a dead writer's commit (`n` may be 0: then `SEQ` is only evened).
-fn apply(w: &Words, n: usize) -> Result<(), Error> {
+fn apply(w: &Words, n: usize, pair: impl Fn(u64) -> Result<(u64, u64), Error>) -> Result<(), Error> {
     let seq = w.at(at::SEQ)?;
     let s = seq.load(Ordering::Relaxed);
     let odd = s | 1;
@@ -196,7 +196,7 @@ fn apply(w: &Words, n: usize) -> Result<(), Error> {
     // Release fence: readers that see any store below see SEQ odd (pairs with their Acquire fence).
     fence(Ordering::Release);
     for k in 0..n as u64 {
-        let (i, v) = (w.load(at::JOURNAL + 2 * k)?, w.load(at::JOURNAL + 2 * k + 1)?);
+        let (i, v) = pair(k)?;
         if i & ZERO_RANGE != 0 {
             let start = i & !ZERO_RANGE;
             w.check(start, v)?;
@@ -206,13 +206,20 @@ fn apply(w: &Words, n: usize) -> Result<(), Error> {
         } else if i == at::TOP || (at::FREE..w.len()).contains(&i) {
             w.store(i, v)?;
         } else {
-            return Err(Error::BadObject); // never the journal itself
+            return Err(Error::BadObject); // never the control words
         }
     }
     // Release: a reader that loads this value sees every store above.
     seq.store(odd + 1, Ordering::Release);
-    w.at(at::JLEN)?.store(0, Ordering::Relaxed);
+    if w.load(at::JLEN)? != 0 {
+        w.store(at::JLEN, 0)?;
+    }
     Ok(())
+}
+
+/// The journal pair `k` in the region.
+fn journal_pair(w: &Words, k: u64) -> Result<(u64, u64), Error> {
+    Ok((w.load(at::JOURNAL + 2 * k)?, w.load(at::JOURNAL + 2 * k + 1)?))
 }
 
 /// One writer's operation in the making (module docs).
@@ -220,26 +227,17 @@ pub(crate) struct Tx<'w> {
     pub(crate) w: &'w Words,
     pairs: [(u64, u64); JMAX],
     n: usize,
-    frees: [(u64, u64); 16],
+    frees: [(u64, u64); 8],
     nfree: usize,
-    /// Blocks allocated, to give back if the operation fails (the first 16; any more leak).
-    taken: [(u64, u64); 16],
+    /// Blocks allocated, to give back if the operation fails (the first 8; any more leak).
+    taken: [(u64, u64); 8],
     ntaken: usize,
     reset: bool,
 }
 
 impl<'w> Tx<'w> {
     fn new(w: &'w Words) -> Tx<'w> {
-        Tx {
-            w,
-            pairs: [(0, 0); JMAX],
-            n: 0,
-            frees: [(0, 0); 16],
-            nfree: 0,
-            taken: [(0, 0); 16],
-            ntaken: 0,
-            reset: false,
-        }
+        Tx { w, pairs: [(0, 0); JMAX], n: 0, frees: [(0, 0); 8], nfree: 0, taken: [(0, 0); 8], ntaken: 0, reset: false }
     }
 
     /// Word `i` as this operation will leave it (its own journaled stores included).
@@ -311,17 +309,20 @@ impl<'w> Tx<'w> {
             self.set(block, head)?;
             self.set(head_at, block)?;
         }
-        if self.n == 0 {
-            return Ok(());
+        let pairs = &self.pairs[..self.n];
+        if pairs.len() > 1 {
+            for (k, &(i, v)) in pairs.iter().enumerate() {
+                self.w.store(at::JOURNAL + 2 * k as u64, i)?;
+                self.w.store(at::JOURNAL + 2 * k as u64 + 1, v)?;
+            }
+            // Release: a repairer that sees JLEN sees the pairs (pairs with its Acquire load).
+            self.w.at(at::JLEN)?.store(pairs.len() as u64, Ordering::Release);
+            crate::sync::death_point("dict_committed");
         }
-        for (k, &(i, v)) in self.pairs[..self.n].iter().enumerate() {
-            self.w.store(at::JOURNAL + 2 * k as u64, i)?;
-            self.w.store(at::JOURNAL + 2 * k as u64 + 1, v)?;
+        // One store needs no journal: it is the commit point itself.
+        if !pairs.is_empty() {
+            apply(self.w, pairs.len(), |k| Ok(pairs[k as usize]))?;
         }
-        // Release: a repairer that sees JLEN sees the pairs (pairs with its Acquire load).
-        self.w.at(at::JLEN)?.store(self.n as u64, Ordering::Release);
-        crate::sync::death_point("dict_committed");
-        apply(self.w, self.n)?;
         if self.reset {
             self.w.discard(at::HEAP, self.w.len() - at::HEAP);
         } else {

@@ -127,14 +127,26 @@ impl Words {
     }
 
     /// Whether the item at `at` equals `key` (Python's `==`).
+    #[inline]
     pub(crate) fn item_eq(&self, at: u64, key: &Item<'_>) -> Result<bool, Error> {
-        let head = self.item_head(at)?;
-        Ok(match (head.kind, key) {
-            (ItemKind::Str, Item::Str(s)) => head.len == s.len() && self.bytes_eq(at + 1, s.as_bytes())?,
-            (ItemKind::Bytes, Item::Bytes(b)) => head.len == b.len() && self.bytes_eq(at + 1, b)?,
-            (ItemKind::Str | ItemKind::Bytes, _) => false,
-            (_, key) => head.scalar_item().is_some_and(|i| i.py_eq(key)),
-        })
+        let h = self.load(at)?;
+        if h == item_word(key, 0) {
+            // Same kind and length: scalars are equal when their bits are (else the exact
+            // comparison decides: -0.0 == 0.0), str and bytes when their words are.
+            return match key {
+                Item::Str(s) => self.bytes_eq(at + 1, s.as_bytes()),
+                Item::Bytes(b) => self.bytes_eq(at + 1, b),
+                _ if self.load(at + 1)? == item_word(key, 1) => Ok(true),
+                _ => Ok(self.item_head(at)?.scalar_item().is_some_and(|i| i.py_eq(key))),
+            };
+        }
+        // Different kinds may still be equal numbers (1 == 1.0 == True).
+        let numeric =
+            |k: u64| matches!(ItemKind::from_u8(k as u8), Some(ItemKind::Bool | ItemKind::Int | ItemKind::Float));
+        if numeric(h) && numeric(item_word(key, 0)) {
+            return Ok(self.item_head(at)?.scalar_item().is_some_and(|i| i.py_eq(key)));
+        }
+        Ok(false)
     }
 
     /// Copies the item at `at` out: its header, and its bytes into `buf` when they fit
