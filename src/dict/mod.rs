@@ -5,7 +5,7 @@
 //! few loads and stores, and no process's death takes the data with it.
 //!
 //! # Items
-//! Keys and values are [`Item`]s (none, bool, int64, float64, str, bytes) with Python's
+//! Keys and values are [`Item`](item::Item)s (none, bool, int64, float64, str, bytes) with Python's
 //! equality: `1`, `1.0` and `True` are one key, str and bytes never equal. [`Value`] is the
 //! owned form that reads return.
 //!
@@ -15,7 +15,7 @@
 //! process keeps its mapping and nothing is ever remapped. Keys, values and arrays live in
 //! blocks of an allocator inside the region (size classes with free lists, offsets only); freed
 //! space is reused, and freed blocks of 64 KiB or more give their pages back. When the reserve
-//! is used up an operation fails with [`Error::NoMem`] and changes nothing.
+//! is used up an operation fails with [`Error::NoMem`](crate::Error::NoMem) and changes nothing.
 //!
 //! # Concurrency and process death
 //! Writers take the container's robust mutex and publish through a redo journal; readers take
