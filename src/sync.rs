@@ -11,8 +11,11 @@ use core::time::Duration;
 
 use crate::error::Error;
 
+/// Used only by `dict` (std): the seqlock's fences.
+#[cfg(all(not(loom), feature = "std"))]
+pub(crate) use core::sync::atomic::fence;
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
