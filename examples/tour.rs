@@ -1,7 +1,7 @@
 //! A tour of mpkit through the examples of the Python multiprocessing tutorial it is modelled
 //! on, in order: Pool.map, Process, process ids, Queue, Pipe, Lock (then RLock and Semaphore),
-//! Value/Array, the Pool(processes=4) walk-through, what mpkit adds to it (time limits, map_async, cancel,
-//! starmap), and the closing serial/threads/pool comparison.
+//! Value/Array, Manager's dict and list, the Pool(processes=4) walk-through, what mpkit adds to
+//! it (time limits, map_async, cancel, starmap), and the closing serial/threads/pool comparison.
 //!
 //!     cargo run --release --example tour
 //!
@@ -15,10 +15,11 @@ use std::io::Write;
 
 use std::time::{Duration, Instant};
 
+use mpkit::dict::item::Item;
 use mpkit::{
     Barrier, ByteQueue, Condvar, Error, Event, Lock, Pool, PoolOptions, Process, SharedArray, SharedValue, pipe,
 };
-use mpkit::{Conn, RLock, Semaphore, Waitable};
+use mpkit::{Conn, RLock, Semaphore, SharedDict, SharedList, Waitable};
 
 /// Starts `f` in a child and waits for it, like `p.start(); p.join()`.
 fn run_child(f: impl FnOnce() -> i32) {
@@ -336,6 +337,22 @@ fn main() -> Result<(), mpkit::Error> {
     });
     println!("{}", num.get()?);
     println!("{:?}", arr.to_vec()?);
+
+    println!("\n== Manager().dict() and Manager().list(range(10)): the child changes them");
+    let d = SharedDict::new()?; // no server process: the dict lives in shared memory
+    let l = SharedList::new()?;
+    l.extend(&(0..10i64).map(Item::Int).collect::<Vec<_>>())?;
+    run_child(|| {
+        let changed = (|| {
+            d.set(1, "1")?;
+            d.set("2", 2)?;
+            d.set(0.25, Item::None)?;
+            l.reverse()
+        })();
+        i32::from(changed.is_err())
+    });
+    println!("{d}"); // {1: '1', '2': 2, 0.25: None}
+    println!("{l}"); // [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
 
     println!("\n== Pool(processes=4)");
     let p = pool(4)?;

@@ -89,9 +89,26 @@ typedef struct mpk_async mpk_async;
 typedef struct mpk_conn mpk_conn;
 
 /*
+ A dict of `mpk_item` keys and values in shared memory (Python's `Manager().dict()`):
+ shared with children forked after its creation, or opened by name. Iteration is in insertion
+ order. Any thread of any process may use it at once; a process killed in the middle of a
+ call leaves it consistent (the call happened entirely or not at all).
+ */
+typedef struct mpk_dict mpk_dict;
+
+/*
  Results of `mpk_pool_imap`/`mpk_pool_imap_unordered`. One thread at a time per handle.
  */
 typedef struct mpk_iter mpk_iter;
+
+/*
+ A list of `mpk_item`s in shared memory (Python's `Manager().list()`): shared with children
+ forked after its creation, or opened by name. Indexes are `int64_t`, negative ones counting
+ from the end as in Python; an index out of range is `MPK_ERR_INVAL` (Python's IndexError).
+ Any thread of any process may use it at once; a process killed in the middle of a call
+ leaves it consistent (the call happened entirely or not at all).
+ */
+typedef struct mpk_list mpk_list;
 
 /*
  A pool of worker processes. Thread-safe: several threads may submit work at once. Create it
@@ -166,6 +183,83 @@ typedef struct {
 } mpk_cond;
 
 /*
+ The kind of an `mpk_item`: one of the `MPK_ITEM_*` values.
+ */
+typedef int32_t mpk_item_kind;
+
+/*
+ A key or value of an `mpk_dict` or `mpk_list`, with Python's equality: the int 1, the float
+ 1.0 and `True` are one dict key; a str never equals a bytes.
+
+ As an argument: `kind` says which fields are read (`i` for BOOL and INT, `f` for FLOAT,
+ `ptr` and `len` for STR and BYTES; the others are ignored). `ptr` may be NULL only when
+ `len` is 0 (`MPK_ERR_NULL` otherwise); a STR must be valid UTF-8 and a kind must be an
+ `MPK_ITEM_*` value (`MPK_ERR_INVAL` otherwise). The bytes are copied: they need to live only
+ for the call.
+
+ As a result: every field is written; STR and BYTES point at the caller's buffer (`ptr` = the
+ `buf` passed, `len` = the byte count), and a STR there is not NUL-terminated; the unused
+ fields are 0 (`ptr` NULL).
+ */
+typedef struct {
+    /*
+     `MPK_ITEM_*`.
+     */
+    mpk_item_kind kind;
+    /*
+     The value of a BOOL (0 or not) or an INT.
+     */
+    int64_t i;
+    /*
+     The value of a FLOAT.
+     */
+    double f;
+    /*
+     The bytes of a STR or BYTES.
+     */
+    const void *ptr;
+    /*
+     How many bytes `ptr` holds.
+     */
+    size_t len;
+} mpk_item;
+
+/*
+ Options for `mpk_dict_create` and `mpk_dict_create_named`. Set
+ `struct_size = sizeof(mpk_dict_opts)` (`MPK_ERR_INVAL` if smaller); a field left 0 takes its
+ default.
+ */
+typedef struct {
+    /*
+     `sizeof(mpk_dict_opts)` as the caller was compiled.
+     */
+    size_t struct_size;
+    /*
+     Bytes of address space reserved for the dict (default 1 GiB, at least 64 KiB): the most
+     it can ever hold. Pages cost memory only once used; past it, writes fail with
+     `MPK_ERR_NOMEM` and change nothing.
+     */
+    size_t reserve;
+} mpk_dict_opts;
+
+/*
+ A cursor over an `mpk_dict`, a plain value (copy it, keep it anywhere): set it with
+ `mpk_dict_iter_begin`, step it with `mpk_dict_iter_next`. It survives concurrent changes:
+ it yields each key present from its start until reached at most once, never one inserted
+ after its start.
+ */
+typedef struct {
+    /*
+     Where the cursor is (opaque).
+     */
+    uint64_t from;
+    /*
+     Where it ends (opaque).
+     */
+    uint64_t end;
+} mpk_dict_iter;
+
+/*
  A process-shared event: 8 bytes, 4-byte aligned, placed anywhere (typically in shared memory).
  Initialise in place with `mpk_event_init` (all-zero bytes are also a valid clear event), or
  get an owned one from `mpk_event_create`. Treat the contents as opaque.
@@ -173,6 +267,24 @@ typedef struct {
 typedef struct {
     uint32_t _opaque[2];
 } mpk_event;
+
+/*
+ Options for `mpk_list_create` and `mpk_list_create_named`. Set
+ `struct_size = sizeof(mpk_list_opts)` (`MPK_ERR_INVAL` if smaller); a field left 0 takes its
+ default.
+ */
+typedef struct {
+    /*
+     `sizeof(mpk_list_opts)` as the caller was compiled.
+     */
+    size_t struct_size;
+    /*
+     Bytes of address space reserved for the list (default 1 GiB, at least 64 KiB): the most
+     it can ever hold. Pages cost memory only once used; past it, writes fail with
+     `MPK_ERR_NOMEM` and change nothing.
+     */
+    size_t reserve;
+} mpk_list_opts;
 
 /*
  A task: reads `arg_len` bytes at `arg`, writes at most `out_cap` bytes at `out` and their
@@ -489,6 +601,36 @@ typedef struct {
  `double` (`'d'`).
  */
 #define MPK_TYPE_F64 10
+
+/*
+ Python's `None` (no payload).
+ */
+#define MPK_ITEM_NONE 0
+
+/*
+ A bool in `i`: 0 is `False`, anything else `True` (reads give 0 or 1).
+ */
+#define MPK_ITEM_BOOL 1
+
+/*
+ An int in `i`.
+ */
+#define MPK_ITEM_INT 2
+
+/*
+ A float (double) in `f`.
+ */
+#define MPK_ITEM_FLOAT 3
+
+/*
+ A str: `len` bytes of UTF-8 at `ptr`, not NUL-terminated (it may contain NUL bytes).
+ */
+#define MPK_ITEM_STR 4
+
+/*
+ A bytes: `len` bytes at `ptr`.
+ */
+#define MPK_ITEM_BYTES 5
 
 /*
  An `mpk_conn *`: ready when a message (or the start of one) is there, or at end-of-file.
@@ -860,6 +1002,192 @@ mpk_status mpk_conn_send(mpk_conn *c, const void *msg, size_t len, int64_t timeo
 int mpk_cpu_count(void);
 
 /*
+ `d.clear()`: every item goes, and the memory they held is given back.
+
+ # Safety
+ `d` is NULL or a live handle.
+ */
+mpk_status mpk_dict_clear(mpk_dict *d);
+
+/*
+ `key in d`, into `*out`.
+
+ # Safety
+ `d` is NULL or a live handle; `key` is NULL or a valid item; `out` is NULL or writable.
+ */
+mpk_status mpk_dict_contains(const mpk_dict *d, const mpk_item *key, bool *out);
+
+/*
+ Creates an empty dict in a new shared mapping, shared with children forked afterwards.
+ `opts` may be NULL (defaults). `MPK_ERR_INVAL` for a bad `struct_size` or a reserve under
+ 64 KiB; `MPK_ERR_NOMEM` if the mapping cannot be made.
+
+ # Safety
+ `opts` is NULL or a valid options struct; `out` is NULL or writable.
+ */
+mpk_status mpk_dict_create(const mpk_dict_opts *opts, mpk_dict **out);
+
+/*
+ Creates the named dict `name` (`"/name"` or `"name"`), which unrelated processes open with
+ `mpk_dict_open_named`; the name stays until `mpk_dict_unlink`. `opts` may be NULL.
+ `MPK_ERR_EXISTS` if the name is taken; `MPK_ERR_INVAL` for a bad name or options.
+
+ # Safety
+ `name` is NULL or NUL-terminated; `opts` is NULL or a valid options struct; `out` is NULL or
+ writable.
+ */
+mpk_status mpk_dict_create_named(const char *name, const mpk_dict_opts *opts, mpk_dict **out);
+
+/*
+ `del d[key]`. `MPK_ERR_NOT_FOUND` if absent.
+
+ # Safety
+ `d` is NULL or a live handle; `key` is NULL or a valid item.
+ */
+mpk_status mpk_dict_del(mpk_dict *d, const mpk_item *key);
+
+/*
+ Releases this process's handle and mapping (other processes keep theirs, and the data).
+ NULL is ignored. Destroying the same handle twice is undefined behaviour, as with `free`.
+
+ # Safety
+ `d` is NULL or a live handle, not used after the call.
+ */
+void mpk_dict_destroy(mpk_dict *d);
+
+/*
+ `d[key]`: the value into `*out`; a STR or BYTES value's bytes are copied to `buf` (`cap`
+ bytes; `out->ptr` = `buf`, not NUL-terminated) and `*out_len` is their count (0 for the other
+ kinds). `MPK_ERR_NOT_FOUND` if `key` is absent; `MPK_ERR_MSGSIZE` if `cap` is too small:
+ then `*out_len` is the size needed and `*out` is not written.
+
+ # Safety
+ `d` is NULL or a live handle; `key` is NULL or a valid item; `out` and `out_len` are NULL or
+ writable; `buf` is writable for `cap` bytes (or NULL with `cap` 0).
+ */
+mpk_status mpk_dict_get(const mpk_dict *d,
+                        const mpk_item *key,
+                        mpk_item *out,
+                        void *buf,
+                        size_t cap,
+                        size_t *out_len);
+
+/*
+ Sets `*it` to the start of `d` (the dict's insertion order).
+
+ # Safety
+ `d` is NULL or a live handle; `it` is NULL or writable.
+ */
+mpk_status mpk_dict_iter_begin(const mpk_dict *d, mpk_dict_iter *it);
+
+/*
+ The next `(key, value)` pair of the cursor `*it`, which then moves on: each written as
+ `mpk_dict_get` writes a value (bytes to `kbuf` and `vbuf`, lengths to `*klen` and `*vlen`).
+ `MPK_ERR_CLOSED` when the cursor is past the end. `MPK_ERR_MSGSIZE` if either buffer is too
+ small: `*klen` and `*vlen` are then the sizes needed, `*it` and the items are left alone, and
+ the next call returns the same pair.
+
+ # Safety
+ `d` is NULL or a live handle; `it` is NULL or a cursor from `mpk_dict_iter_begin` on this
+ dict; `key_out`, `klen`, `val_out`, `vlen` are NULL or writable; `kbuf` and `vbuf` are
+ writable for `kcap` and `vcap` bytes (or NULL with a capacity of 0).
+ */
+mpk_status mpk_dict_iter_next(const mpk_dict *d,
+                              mpk_dict_iter *it,
+                              mpk_item *key_out,
+                              void *kbuf,
+                              size_t kcap,
+                              size_t *klen,
+                              mpk_item *val_out,
+                              void *vbuf,
+                              size_t vcap,
+                              size_t *vlen);
+
+/*
+ `len(d)` (0 if `d` is NULL).
+
+ # Safety
+ `d` is NULL or a live handle.
+ */
+size_t mpk_dict_len(const mpk_dict *d);
+
+/*
+ Opens a named dict. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` if it is not an mpkit dict
+ (foreign, another kind such as a list or a queue, corrupted); `MPK_ERR_VERSION`.
+
+ # Safety
+ `name` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+mpk_status mpk_dict_open_named(const char *name, mpk_dict **out);
+
+/*
+ `d.pop(key)`: removes `key` and gives its value as `mpk_dict_get` does. `MPK_ERR_NOT_FOUND`
+ if absent; `MPK_ERR_MSGSIZE` if `cap` is too small (`*out_len` = size needed), and then the
+ key stays.
+
+ # Safety
+ As `mpk_dict_get`.
+ */
+mpk_status mpk_dict_pop(mpk_dict *d,
+                        const mpk_item *key,
+                        mpk_item *out,
+                        void *buf,
+                        size_t cap,
+                        size_t *out_len);
+
+/*
+ How many operations of writers that died after committing them were finished by others
+ (0 if `d` is NULL).
+
+ # Safety
+ `d` is NULL or a live handle.
+ */
+uint64_t mpk_dict_repairs(const mpk_dict *d);
+
+/*
+ Python's `repr(d)`, e.g. `{1: '1', '2': 2, 0.25: None}`, NUL-terminated into `buf`;
+ `*out_len` is its length without the NUL. `MPK_ERR_MSGSIZE` if `cap` is too small: then
+ `*out_len` is the size needed, NUL included.
+
+ # Safety
+ `d` is NULL or a live handle; `buf` is writable for `cap` bytes (or NULL with `cap` 0);
+ `out_len` is NULL or writable.
+ */
+mpk_status mpk_dict_repr(const mpk_dict *d, char *buf, size_t cap, size_t *out_len);
+
+/*
+ `d[key] = value`. `MPK_ERR_NOMEM` if the reserve is used up (nothing changes).
+
+ # Safety
+ `d` is NULL or a live handle; `key` and `value` are NULL or valid items.
+ */
+mpk_status mpk_dict_set(mpk_dict *d, const mpk_item *key, const mpk_item *value);
+
+/*
+ `d.setdefault(key, default)`: sets `key` to `default` if it is absent, then gives the value
+ of `key` as `mpk_dict_get` does. On `MPK_ERR_MSGSIZE` (`*out_len` = size needed) the
+ default was still set if the key was absent: call again with a larger buffer.
+
+ # Safety
+ As `mpk_dict_get`; `dflt` is NULL or a valid item.
+ */
+mpk_status mpk_dict_setdefault(mpk_dict *d,
+                               const mpk_item *key,
+                               const mpk_item *dflt,
+                               mpk_item *out,
+                               void *buf,
+                               size_t cap,
+                               size_t *out_len);
+
+/*
+ Removes a dict's name; processes that have it open keep it. `MPK_ERR_NOT_FOUND`.
+
+ # Safety
+ `name` is NULL or NUL-terminated.
+ */
+mpk_status mpk_dict_unlink(const char *name);
+
+/*
  Clears the event.
 
  # Safety
@@ -920,6 +1248,41 @@ mpk_status mpk_event_set(mpk_event *e);
 mpk_status mpk_event_wait(mpk_event *e, int64_t timeout_ms);
 
 /*
+ An item of kind BOOL.
+ */
+mpk_item mpk_item_bool(bool v);
+
+/*
+ A BYTES item over `len` bytes at `p` (NULL allowed when `len` is 0); the item points at `p`.
+ */
+mpk_item mpk_item_bytes(const void *p, size_t len);
+
+/*
+ An item of kind FLOAT.
+ */
+mpk_item mpk_item_float(double v);
+
+/*
+ An item of kind INT.
+ */
+mpk_item mpk_item_int(int64_t v);
+
+/*
+ An item of kind NONE.
+ */
+mpk_item mpk_item_none(void);
+
+/*
+ A STR item over the NUL-terminated string `s` (the NUL not included; the item points at `s`,
+ which must outlive its uses). UTF-8 is checked when the item is used. `s` NULL gives a STR
+ with `ptr` NULL and `len` `SIZE_MAX`, which every call taking it refuses with `MPK_ERR_NULL`.
+
+ # Safety
+ `s` is NULL or a NUL-terminated string.
+ */
+mpk_item mpk_item_str(const char *s);
+
+/*
  Frees the iterator; chunks still running go on and are reclaimed once they end. NULL is
  ignored.
  Destroying the same handle twice is undefined behaviour, as with `free`.
@@ -950,6 +1313,184 @@ mpk_status mpk_iter_next(mpk_iter *it,
  The errno of the last `MPK_ERR_SYS` returned to the calling thread (0 if none yet).
  */
 int mpk_last_errno(void);
+
+/*
+ `l.append(v)`. `MPK_ERR_NOMEM` if the reserve is used up (nothing changes).
+
+ # Safety
+ `l` is NULL or a live handle; `v` is NULL or a valid item.
+ */
+mpk_status mpk_list_append(mpk_list *l, const mpk_item *v);
+
+/*
+ `l.clear()`: every item goes, and the memory they held is given back.
+
+ # Safety
+ `l` is NULL or a live handle.
+ */
+mpk_status mpk_list_clear(mpk_list *l);
+
+/*
+ Creates an empty list in a new shared mapping, shared with children forked afterwards.
+ `opts` may be NULL (defaults). `MPK_ERR_INVAL` for a bad `struct_size` or a reserve under
+ 64 KiB; `MPK_ERR_NOMEM` if the mapping cannot be made.
+
+ # Safety
+ `opts` is NULL or a valid options struct; `out` is NULL or writable.
+ */
+mpk_status mpk_list_create(const mpk_list_opts *opts, mpk_list **out);
+
+/*
+ Creates the named list `name` (`"/name"` or `"name"`), which unrelated processes open with
+ `mpk_list_open_named`; the name stays until `mpk_list_unlink`. `opts` may be NULL.
+ `MPK_ERR_EXISTS` if the name is taken; `MPK_ERR_INVAL` for a bad name or options.
+
+ # Safety
+ `name` is NULL or NUL-terminated; `opts` is NULL or a valid options struct; `out` is NULL or
+ writable.
+ */
+mpk_status mpk_list_create_named(const char *name, const mpk_list_opts *opts, mpk_list **out);
+
+/*
+ Releases this process's handle and mapping (other processes keep theirs, and the data).
+ NULL is ignored. Destroying the same handle twice is undefined behaviour, as with `free`.
+
+ # Safety
+ `l` is NULL or a live handle, not used after the call.
+ */
+void mpk_list_destroy(mpk_list *l);
+
+/*
+ `l.extend(items[0..n])`: all of them, or (on any error) none. `items` may be NULL when `n`
+ is 0.
+
+ # Safety
+ `l` is NULL or a live handle; `items` is readable for `n` valid items.
+ */
+mpk_status mpk_list_extend(mpk_list *l, const mpk_item *items, size_t n);
+
+/*
+ `l[index]`: the item into `*out`; a STR or BYTES item's bytes are copied to `buf` (`cap`
+ bytes; `out->ptr` = `buf`, not NUL-terminated) and `*out_len` is their count (0 for the other
+ kinds). `MPK_ERR_INVAL` if `index` is out of range; `MPK_ERR_MSGSIZE` if `cap` is too small:
+ then `*out_len` is the size needed and `*out` is not written.
+
+ # Safety
+ `l` is NULL or a live handle; `out` and `out_len` are NULL or writable; `buf` is writable for
+ `cap` bytes (or NULL with `cap` 0).
+ */
+mpk_status mpk_list_get(const mpk_list *l,
+                        int64_t index,
+                        mpk_item *out,
+                        void *buf,
+                        size_t cap,
+                        size_t *out_len);
+
+/*
+ `l.index(v)`: the index of the first item equal to `v`, into `*out`. `MPK_ERR_NOT_FOUND`
+ (Python's ValueError) if there is none.
+
+ # Safety
+ `l` is NULL or a live handle; `v` is NULL or a valid item; `out` is NULL or writable.
+ */
+mpk_status mpk_list_index(const mpk_list *l, const mpk_item *v, size_t *out);
+
+/*
+ `l.insert(index, v)`: an index past either end inserts at that end, as in Python.
+
+ # Safety
+ `l` is NULL or a live handle; `v` is NULL or a valid item.
+ */
+mpk_status mpk_list_insert(mpk_list *l, int64_t index, const mpk_item *v);
+
+/*
+ `len(l)` (0 if `l` is NULL).
+
+ # Safety
+ `l` is NULL or a live handle.
+ */
+size_t mpk_list_len(const mpk_list *l);
+
+/*
+ Opens a named list. `MPK_ERR_NOT_FOUND`; `MPK_ERR_BAD_OBJECT` if it is not an mpkit list
+ (foreign, another kind such as a dict or a queue, corrupted); `MPK_ERR_VERSION`.
+
+ # Safety
+ `name` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+mpk_status mpk_list_open_named(const char *name, mpk_list **out);
+
+/*
+ `l.pop(index)` (`-1`: the last): removes the item and gives it as `mpk_list_get` does.
+ `MPK_ERR_INVAL` if `index` is out of range (or the list is empty); `MPK_ERR_MSGSIZE` if `cap`
+ is too small (`*out_len` = size needed), and then the item stays.
+
+ # Safety
+ As `mpk_list_get`.
+ */
+mpk_status mpk_list_pop(mpk_list *l, int64_t index, mpk_item *out, void *buf, size_t cap, size_t *out_len);
+
+/*
+ `l.remove(v)`: removes the first item equal to `v`. `MPK_ERR_NOT_FOUND` if there is none.
+
+ # Safety
+ `l` is NULL or a live handle; `v` is NULL or a valid item.
+ */
+mpk_status mpk_list_remove(mpk_list *l, const mpk_item *v);
+
+/*
+ How many operations of writers that died after committing them were finished by others
+ (0 if `l` is NULL).
+
+ # Safety
+ `l` is NULL or a live handle.
+ */
+uint64_t mpk_list_repairs(const mpk_list *l);
+
+/*
+ Python's `repr(l)`, e.g. `[9, 8, 'a', None]`, NUL-terminated into `buf`; `*out_len` is its
+ length without the NUL. `MPK_ERR_MSGSIZE` if `cap` is too small: then `*out_len` is the size
+ needed, NUL included.
+
+ # Safety
+ `l` is NULL or a live handle; `buf` is writable for `cap` bytes (or NULL with `cap` 0);
+ `out_len` is NULL or writable.
+ */
+mpk_status mpk_list_repr(const mpk_list *l, char *buf, size_t cap, size_t *out_len);
+
+/*
+ `l.reverse()`.
+
+ # Safety
+ `l` is NULL or a live handle.
+ */
+mpk_status mpk_list_reverse(mpk_list *l);
+
+/*
+ `l[index] = v`. `MPK_ERR_INVAL` if `index` is out of range.
+
+ # Safety
+ `l` is NULL or a live handle; `v` is NULL or a valid item.
+ */
+mpk_status mpk_list_set(mpk_list *l, int64_t index, const mpk_item *v);
+
+/*
+ `l.sort()`: stable, in Python's order (numbers by value, str and bytes by content).
+ `MPK_ERR_INVAL` if two items cannot be compared (a str and an int, None with anything:
+ Python's TypeError); then the list is unchanged.
+
+ # Safety
+ `l` is NULL or a live handle.
+ */
+mpk_status mpk_list_sort(mpk_list *l);
+
+/*
+ Removes a list's name; processes that have it open keep it. `MPK_ERR_NOT_FOUND`.
+
+ # Safety
+ `name` is NULL or NUL-terminated.
+ */
+mpk_status mpk_list_unlink(const char *name);
 
 /*
  Marks a mutex taken with `MPK_ERR_OWNER_DEAD` consistent again (it stays locked).

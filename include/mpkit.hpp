@@ -15,6 +15,7 @@
  *   Pipe, Connection a connected pair of ends; bytes or trivially copyable T (mpk_conn_*)
  *   SharedArray<T>, Value<T>   typed shared memory with its lock (mpk_array_*, mpk_value_create)
  *   Pool, AsyncResult<T>       a pool of worker processes: map, apply, apply_async (mpk_pool_*)
+ *   Dict, List, Item           Manager().dict() and .list() in shared memory (mpk_dict_*, mpk_list_*)
  *
  * Ownership. Every owner is move-only (copy deleted, move noexcept); a moved-from object holds
  * nothing (its throwing calls throw errc::null_pointer) and may be destroyed or assigned to. Destructors
@@ -73,6 +74,7 @@
 
 #include "mpkit.h"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <cstddef>
@@ -1428,6 +1430,393 @@ private:
         detail::throw_status(st, what);
     }
 
+    Handle h_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Item, Dict, List (Python's Manager().dict() and Manager().list())
+// ---------------------------------------------------------------------------------------------
+
+namespace detail {
+
+template <class I>
+std::int64_t to_i64(I v) {
+    if constexpr (std::is_same_v<I, std::int64_t>) {
+        return v;
+    } else {
+        if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
+            if (v > static_cast<I>(INT64_MAX)) throw_status(MPK_ERR_INVAL, "mpk::Item: integer above INT64_MAX");
+        }
+        return static_cast<std::int64_t>(v);
+    }
+}
+
+} // namespace detail
+
+/// A key or value of a Dict or List, owned: None, bool, a 64-bit int, a double, a str (UTF-8)
+/// or a bytes. Converts implicitly from nullptr (None), bool, any integer (an unsigned one above
+/// INT64_MAX throws errc::invalid_argument), float/double, and const char* / std::string /
+/// std::string_view (str); Item::bytes() makes a bytes. The containers use Python's equality
+/// (1, 1.0 and true are one key); Item's own == is exact (same kind and value).
+class Item {
+public:
+    Item() noexcept = default;
+    Item(std::nullptr_t) noexcept {}
+    Item(bool b) noexcept : kind_(MPK_ITEM_BOOL), i_(b ? 1 : 0) {}
+    template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+    Item(I v) : kind_(MPK_ITEM_INT), i_(detail::to_i64(v)) {}
+    Item(double f) noexcept : kind_(MPK_ITEM_FLOAT), f_(f) {}
+    /// A str (`s` must not be NULL: errc::null_pointer).
+    Item(const char* s) : kind_(MPK_ITEM_STR), s_(s ? s : throw_null()) {}
+    Item(std::string s) noexcept : kind_(MPK_ITEM_STR), s_(std::move(s)) {}
+    Item(std::string_view s) : kind_(MPK_ITEM_STR), s_(s) {}
+
+    /// A bytes item holding a copy of `b`.
+    static Item bytes(std::string_view b) {
+        Item r(b);
+        r.kind_ = MPK_ITEM_BYTES;
+        return r;
+    }
+    static Item bytes(const void* p, std::size_t n) { return bytes(std::string_view(static_cast<const char*>(p), n)); }
+
+    /// MPK_ITEM_NONE, _BOOL, _INT, _FLOAT, _STR or _BYTES.
+    mpk_item_kind kind() const noexcept { return kind_; }
+    bool is_none() const noexcept { return kind_ == MPK_ITEM_NONE; }
+    /// The value of a BOOL; errc::invalid_argument for another kind (as are the others).
+    bool as_bool() const {
+        want(MPK_ITEM_BOOL, "mpk::Item::as_bool");
+        return i_ != 0;
+    }
+    std::int64_t as_int() const {
+        want(MPK_ITEM_INT, "mpk::Item::as_int");
+        return i_;
+    }
+    double as_float() const {
+        want(MPK_ITEM_FLOAT, "mpk::Item::as_float");
+        return f_;
+    }
+    /// The UTF-8 of a STR.
+    const std::string& as_str() const {
+        want(MPK_ITEM_STR, "mpk::Item::as_str");
+        return s_;
+    }
+    /// The bytes of a BYTES.
+    const std::string& as_bytes() const {
+        want(MPK_ITEM_BYTES, "mpk::Item::as_bytes");
+        return s_;
+    }
+
+    friend bool operator==(const Item& a, const Item& b) noexcept {
+        return a.kind_ == b.kind_ && a.i_ == b.i_ && a.s_ == b.s_ &&
+               (a.kind_ != MPK_ITEM_FLOAT || a.f_ == b.f_ || (a.f_ != a.f_ && b.f_ != b.f_));
+    }
+    friend bool operator!=(const Item& a, const Item& b) noexcept { return !(a == b); }
+
+    /// The C view of this item (valid while it lives, unchanged).
+    mpk_item view() const noexcept {
+        mpk_item it{};
+        it.kind = kind_;
+        it.i = i_;
+        it.f = f_;
+        if (kind_ == MPK_ITEM_STR || kind_ == MPK_ITEM_BYTES) {
+            it.ptr = s_.data();
+            it.len = s_.size();
+        }
+        return it;
+    }
+
+    /// A copy of a C item that a read wrote, its bytes at `buf`.
+    static Item from_c(const mpk_item& it, const char* buf) {
+        Item r;
+        r.kind_ = it.kind;
+        if (it.kind == MPK_ITEM_BOOL || it.kind == MPK_ITEM_INT) r.i_ = it.i;
+        if (it.kind == MPK_ITEM_FLOAT) r.f_ = it.f;
+        if (it.kind == MPK_ITEM_STR || it.kind == MPK_ITEM_BYTES) r.s_.assign(buf, it.len);
+        return r;
+    }
+
+private:
+    [[noreturn]] static const char* throw_null() { detail::throw_status(MPK_ERR_NULL, "mpk::Item: NULL string"); }
+    void want(mpk_item_kind k, const char* what) const {
+        if (kind_ != k) detail::throw_status(MPK_ERR_INVAL, what);
+    }
+
+    mpk_item_kind kind_ = MPK_ITEM_NONE;
+    std::int64_t i_ = 0;
+    double f_ = 0.0;
+    std::string s_;
+};
+
+namespace detail {
+
+/// Runs a C read `read(out, buf, cap, &len)` with a buffer that grows until the item fits;
+/// std::nullopt for MPK_ERR_NOT_FOUND when `absent_ok`.
+template <class F>
+std::optional<Item> read_item(F&& read, const char* what, bool absent_ok) {
+    std::string buf(64, '\0');
+    for (;;) {
+        mpk_item out{};
+        std::size_t len = 0;
+        const mpk_status st = read(&out, static_cast<void*>(buf.data()), buf.size(), &len);
+        if (st == MPK_ERR_MSGSIZE) {
+            buf.resize(len);
+            continue;
+        }
+        if (absent_ok && st == MPK_ERR_NOT_FOUND) return std::nullopt;
+        check(st, what);
+        return Item::from_c(out, buf.data());
+    }
+}
+
+/// Runs a C repr `repr(buf, cap, &len)` with a buffer that grows until it fits.
+template <class F>
+std::string read_repr(F&& repr, const char* what) {
+    std::string s(128, '\0');
+    for (;;) {
+        std::size_t len = 0;
+        const mpk_status st = repr(s.data(), s.size(), &len);
+        if (st == MPK_ERR_MSGSIZE) {
+            s.resize(len);
+            continue;
+        }
+        check(st, what);
+        s.resize(len);
+        return s;
+    }
+}
+
+} // namespace detail
+
+/// A dict in shared memory (Python's Manager().dict(), with no server process): shared with
+/// children forked afterwards, or named. Insertion-ordered; any thread of any process may use
+/// it at once, and a process dying mid-call leaves it consistent (mpk_dict_*).
+class Dict {
+public:
+    /// An empty dict reserving `reserve` bytes of address space (0: 1 GiB; at least 64 KiB).
+    explicit Dict(std::size_t reserve = 0) {
+        const mpk_dict_opts o{sizeof(mpk_dict_opts), reserve};
+        mpk_dict* d = nullptr;
+        detail::check(mpk_dict_create(&o, &d), "mpk_dict_create");
+        h_ = Handle(d);
+    }
+
+    /// A named dict that unrelated processes open with open_named (the name stays until
+    /// mpk::unlink). errc::exists if taken.
+    static Dict create_named(const std::string& name, std::size_t reserve = 0) {
+        const mpk_dict_opts o{sizeof(mpk_dict_opts), reserve};
+        mpk_dict* d = nullptr;
+        detail::check(mpk_dict_create_named(name.c_str(), &o, &d), "mpk_dict_create_named");
+        return Dict(detail::adopt, d);
+    }
+
+    /// Opens a named dict; errc::not_found, errc::bad_object if it is not a dict.
+    static Dict open_named(const std::string& name) {
+        mpk_dict* d = nullptr;
+        detail::check(mpk_dict_open_named(name.c_str(), &d), "mpk_dict_open_named");
+        return Dict(detail::adopt, d);
+    }
+
+    Dict(Dict&&) noexcept = default;
+    Dict& operator=(Dict&&) noexcept = default;
+    ~Dict() = default;
+
+    /// d[key] = value.
+    void set(const Item& key, const Item& value) {
+        const mpk_item k = key.view(), v = value.view();
+        detail::check(mpk_dict_set(h_.get(), &k, &v), "mpk_dict_set");
+    }
+    /// d.get(key): std::nullopt if absent.
+    std::optional<Item> get(const Item& key) const {
+        const mpk_item k = key.view();
+        return detail::read_item(
+            [&](mpk_item* out, void* buf, std::size_t cap, std::size_t* len) {
+                return mpk_dict_get(h_.get(), &k, out, buf, cap, len);
+            },
+            "mpk_dict_get", true);
+    }
+    /// key in d.
+    bool contains(const Item& key) const {
+        const mpk_item k = key.view();
+        bool found = false;
+        detail::check(mpk_dict_contains(h_.get(), &k, &found), "mpk_dict_contains");
+        return found;
+    }
+    /// del d[key]; false if it was absent.
+    bool erase(const Item& key) {
+        const mpk_item k = key.view();
+        const mpk_status st = mpk_dict_del(h_.get(), &k);
+        if (st == MPK_ERR_NOT_FOUND) return false;
+        detail::check(st, "mpk_dict_del");
+        return true;
+    }
+    /// d.pop(key): std::nullopt if absent.
+    std::optional<Item> pop(const Item& key) {
+        const mpk_item k = key.view();
+        return detail::read_item(
+            [&](mpk_item* out, void* buf, std::size_t cap, std::size_t* len) {
+                return mpk_dict_pop(h_.get(), &k, out, buf, cap, len);
+            },
+            "mpk_dict_pop", true);
+    }
+    /// d.setdefault(key, dflt).
+    Item setdefault(const Item& key, const Item& dflt) {
+        const mpk_item k = key.view(), v = dflt.view();
+        return *detail::read_item(
+            [&](mpk_item* out, void* buf, std::size_t cap, std::size_t* len) {
+                return mpk_dict_setdefault(h_.get(), &k, &v, out, buf, cap, len);
+            },
+            "mpk_dict_setdefault", false);
+    }
+    /// d.items(), in insertion order (a cursor's walk: see mpk_dict_iter).
+    std::vector<std::pair<Item, Item>> items() const {
+        std::vector<std::pair<Item, Item>> r;
+        mpk_dict_iter it{};
+        detail::check(mpk_dict_iter_begin(h_.get(), &it), "mpk_dict_iter_begin");
+        std::string kb(64, '\0'), vb(64, '\0');
+        for (;;) {
+            mpk_item k{}, v{};
+            std::size_t kl = 0, vl = 0;
+            const mpk_status st = mpk_dict_iter_next(h_.get(), &it, &k, static_cast<void*>(kb.data()), kb.size(), &kl,
+                                                     &v, static_cast<void*>(vb.data()), vb.size(), &vl);
+            if (st == MPK_ERR_CLOSED) return r;
+            if (st == MPK_ERR_MSGSIZE) {
+                kb.resize(std::max(kl, kb.size()));
+                vb.resize(std::max(vl, vb.size()));
+                continue;
+            }
+            detail::check(st, "mpk_dict_iter_next");
+            r.emplace_back(Item::from_c(k, kb.data()), Item::from_c(v, vb.data()));
+        }
+    }
+    /// len(d).
+    std::size_t size() const noexcept { return mpk_dict_len(h_.get()); }
+    bool empty() const noexcept { return size() == 0; }
+    /// d.clear().
+    void clear() { detail::check(mpk_dict_clear(h_.get()), "mpk_dict_clear"); }
+    /// Python's repr(d): {1: '1', '2': 2}.
+    std::string repr() const {
+        return detail::read_repr([&](char* b, std::size_t cap, std::size_t* len) { return mpk_dict_repr(h_.get(), b, cap, len); },
+                                 "mpk_dict_repr");
+    }
+    /// Operations of writers that died after committing them, finished by others.
+    std::uint64_t repairs() const noexcept { return mpk_dict_repairs(h_.get()); }
+
+    mpk_dict* native_handle() const noexcept { return h_.get(); }
+
+private:
+    using Handle = detail::unique_handle<mpk_dict, &mpk_dict_destroy>;
+    Dict(detail::adopt_t, mpk_dict* d) noexcept : h_(d) {}
+    Handle h_;
+};
+
+/// A list in shared memory (Python's Manager().list(), with no server process): shared with
+/// children forked afterwards, or named. Indexes count from the end when negative; one out of
+/// range throws errc::invalid_argument (Python's IndexError) (mpk_list_*).
+class List {
+public:
+    /// An empty list reserving `reserve` bytes of address space (0: 1 GiB; at least 64 KiB).
+    explicit List(std::size_t reserve = 0) {
+        const mpk_list_opts o{sizeof(mpk_list_opts), reserve};
+        mpk_list* l = nullptr;
+        detail::check(mpk_list_create(&o, &l), "mpk_list_create");
+        h_ = Handle(l);
+    }
+    /// A list holding `items`.
+    List(std::initializer_list<Item> items) : List() { extend(items); }
+
+    /// A named list that unrelated processes open with open_named (the name stays until
+    /// mpk::unlink). errc::exists if taken.
+    static List create_named(const std::string& name, std::size_t reserve = 0) {
+        const mpk_list_opts o{sizeof(mpk_list_opts), reserve};
+        mpk_list* l = nullptr;
+        detail::check(mpk_list_create_named(name.c_str(), &o, &l), "mpk_list_create_named");
+        return List(detail::adopt, l);
+    }
+
+    /// Opens a named list; errc::not_found, errc::bad_object if it is not a list.
+    static List open_named(const std::string& name) {
+        mpk_list* l = nullptr;
+        detail::check(mpk_list_open_named(name.c_str(), &l), "mpk_list_open_named");
+        return List(detail::adopt, l);
+    }
+
+    List(List&&) noexcept = default;
+    List& operator=(List&&) noexcept = default;
+    ~List() = default;
+
+    /// l.append(v).
+    void append(const Item& v) {
+        const mpk_item c = v.view();
+        detail::check(mpk_list_append(h_.get(), &c), "mpk_list_append");
+    }
+    /// l.extend(items): all of them or none.
+    template <class Range>
+    void extend(const Range& items) {
+        std::vector<mpk_item> c;
+        for (const Item& v : items) c.push_back(v.view());
+        detail::check(mpk_list_extend(h_.get(), c.data(), c.size()), "mpk_list_extend");
+    }
+    void extend(std::initializer_list<Item> items) { extend<std::initializer_list<Item>>(items); }
+    /// l.insert(index, v).
+    void insert(std::int64_t index, const Item& v) {
+        const mpk_item c = v.view();
+        detail::check(mpk_list_insert(h_.get(), index, &c), "mpk_list_insert");
+    }
+    /// l[index].
+    Item get(std::int64_t index) const {
+        return *detail::read_item(
+            [&](mpk_item* out, void* buf, std::size_t cap, std::size_t* len) {
+                return mpk_list_get(h_.get(), index, out, buf, cap, len);
+            },
+            "mpk_list_get", false);
+    }
+    /// l[index] = v.
+    void set(std::int64_t index, const Item& v) {
+        const mpk_item c = v.view();
+        detail::check(mpk_list_set(h_.get(), index, &c), "mpk_list_set");
+    }
+    /// l.pop(index).
+    Item pop(std::int64_t index = -1) {
+        return *detail::read_item(
+            [&](mpk_item* out, void* buf, std::size_t cap, std::size_t* len) {
+                return mpk_list_pop(h_.get(), index, out, buf, cap, len);
+            },
+            "mpk_list_pop", false);
+    }
+    /// l.index(v): errc::not_found (Python's ValueError) if absent.
+    std::size_t index(const Item& v) const {
+        const mpk_item c = v.view();
+        std::size_t i = 0;
+        detail::check(mpk_list_index(h_.get(), &c, &i), "mpk_list_index");
+        return i;
+    }
+    /// l.remove(v): errc::not_found if absent.
+    void remove(const Item& v) {
+        const mpk_item c = v.view();
+        detail::check(mpk_list_remove(h_.get(), &c), "mpk_list_remove");
+    }
+    /// len(l).
+    std::size_t size() const noexcept { return mpk_list_len(h_.get()); }
+    bool empty() const noexcept { return size() == 0; }
+    /// l.reverse().
+    void reverse() { detail::check(mpk_list_reverse(h_.get()), "mpk_list_reverse"); }
+    /// l.sort(): errc::invalid_argument (and unchanged) if two items cannot be compared.
+    void sort() { detail::check(mpk_list_sort(h_.get()), "mpk_list_sort"); }
+    /// l.clear().
+    void clear() { detail::check(mpk_list_clear(h_.get()), "mpk_list_clear"); }
+    /// Python's repr(l): [9, 8, 'a', None].
+    std::string repr() const {
+        return detail::read_repr([&](char* b, std::size_t cap, std::size_t* len) { return mpk_list_repr(h_.get(), b, cap, len); },
+                                 "mpk_list_repr");
+    }
+    /// Operations of writers that died after committing them, finished by others.
+    std::uint64_t repairs() const noexcept { return mpk_list_repairs(h_.get()); }
+
+    mpk_list* native_handle() const noexcept { return h_.get(); }
+
+private:
+    using Handle = detail::unique_handle<mpk_list, &mpk_list_destroy>;
+    List(detail::adopt_t, mpk_list* l) noexcept : h_(l) {}
     Handle h_;
 };
 

@@ -72,6 +72,11 @@ fn pipe() {
 }
 
 #[test]
+fn manager() {
+    check("manager", |out| assert_eq!(out, tutorial::MANAGER));
+}
+
+#[test]
 fn pool_map() {
     check("pool_map", |out| assert_eq!(out, tutorial::POOL_MAP));
 }

@@ -70,9 +70,14 @@ fn pool_map() {
 }
 
 #[test]
+fn manager() {
+    check("manager", |out| assert_eq!(out, tutorial::MANAGER));
+}
+
+#[test]
 fn header_check() {
     check("header_check", |out| {
-        assert_eq!(out, "errors ok\nmutex ok\nprocess ok\nqueue ok\npipe ok\narrays ok\npool ok\n")
+        assert_eq!(out, "errors ok\nmutex ok\nprocess ok\nqueue ok\npipe ok\narrays ok\ndict ok\npool ok\n")
     });
 }
 

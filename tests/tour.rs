@@ -19,6 +19,10 @@ fn the_tour_prints_the_tutorials_results() {
         "[42, None, 'hello']",
         "3.1415927",
         "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]",
+    ]
+    .into_iter()
+    .chain(common::tutorial::MANAGER.lines())
+    .chain([
         "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
         "400",
         "We lacked patience and got a multiprocessing.TimeoutError",
@@ -27,8 +31,7 @@ fn the_tour_prints_the_tutorials_results() {
         "map_async -> [1, 4, 9, 16]",
         "sleep_s(10) cancelled -> Err(Cancelled)",
         "starmap(add, [(1, 2), (3, 4)]) -> Ok([3, 7])",
-    ]
-    .into_iter()
+    ])
     .chain(common::tutorial::SYNC_FAMILY)
     .chain(["== serial, threads, pool: 8 x burn(20M)"]);
     let lines: Vec<&str> = stdout.lines().collect();

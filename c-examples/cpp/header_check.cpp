@@ -35,6 +35,9 @@ static_assert(move_only_v<mpk::Connection>);
 static_assert(move_only_v<mpk::SharedArray<double>>);
 static_assert(move_only_v<mpk::Value<std::int64_t>>);
 static_assert(move_only_v<mpk::Pool>);
+static_assert(move_only_v<mpk::Dict>);
+static_assert(move_only_v<mpk::List>);
+static_assert(std::is_copy_constructible_v<mpk::Item> && std::is_nothrow_move_constructible_v<mpk::Item>);
 static_assert(move_only_v<mpk::AsyncResult<int>>);
 static_assert(std::is_nothrow_move_constructible_v<mpk::Pipe>);
 static_assert(std::is_trivially_copyable_v<mpk::MutexRef>);
@@ -329,6 +332,55 @@ static void arrays() {
     say("arrays");
 }
 
+static void dict() {
+    CHECK(mpk::Item().is_none() && mpk::Item(nullptr).is_none());
+    CHECK(mpk::Item(true).as_bool() && mpk::Item(7u).as_int() == 7 && mpk::Item(0.5f).as_float() == 0.5);
+    CHECK(mpk::Item("s") == mpk::Item(std::string("s")) && mpk::Item("s") != mpk::Item::bytes("s"));
+    EXPECT_ERROR(mpk::errc::invalid_argument, mpk::Item(UINT64_MAX));
+    EXPECT_ERROR(mpk::errc::invalid_argument, (void)mpk::Item(1).as_str());
+    EXPECT_ERROR(mpk::errc::null_pointer, mpk::Item(static_cast<const char*>(nullptr)));
+
+    mpk::Dict d(1 << 20);
+    const std::string long_value(1000, 'x'); // larger than the first read buffer
+    d.set(1, long_value);
+    d.set(mpk::Item::bytes("\0\1", 2), 2.5);
+    CHECK(d.size() == 2 && d.contains(1.0) && !d.contains("1"));
+    CHECK(d.get(true) == mpk::Item(long_value)); // Python's equality: True == 1
+    CHECK(!d.get(3).has_value());
+    CHECK(d.setdefault(3, "three").as_str() == "three" && d.setdefault(3, 4).as_str() == "three");
+    const auto items = d.items();
+    CHECK(items.size() == 3 && items[1].first.as_bytes() == std::string("\0\1", 2) && items[2].second == mpk::Item("three"));
+    CHECK(d.pop(3) == mpk::Item("three") && !d.pop(3).has_value() && d.erase(1) && !d.erase(1));
+    CHECK(d.repr() == "{b'\\x00\\x01': 2.5}");
+    d.clear();
+    CHECK(d.empty() && d.repr() == "{}" && d.repairs() == 0);
+
+    mpk::List l{3, 1, 2};
+    l.append(long_value);
+    CHECK(l.get(-1).as_str() == long_value && l.pop().as_str() == long_value);
+    l.sort();
+    l.insert(0, 0.5);
+    CHECK(l.repr() == "[0.5, 1, 2, 3]" && l.index(2) == 2 && l.size() == 4);
+    EXPECT_ERROR(mpk::errc::invalid_argument, (void)l.get(4));
+    EXPECT_ERROR(mpk::errc::not_found, (void)l.index("x"));
+    l.set(0, "x");
+    EXPECT_ERROR(mpk::errc::invalid_argument, l.sort());
+    CHECK(l.repr() == "['x', 1, 2, 3]");
+    l.remove("x");
+    l.extend(std::vector<mpk::Item>{nullptr, false});
+    CHECK(l.repr() == "[1, 2, 3, None, False]");
+    l.clear();
+    CHECK(l.empty());
+
+    const Unlinker name{"/mpkit-hpp-dict-" + std::to_string(getpid())};
+    mpk::Dict named = mpk::Dict::create_named(name.name, 1 << 20);
+    named.set("k", "v");
+    CHECK(mpk::Dict::open_named(name.name).get("k") == mpk::Item("v"));
+    EXPECT_ERROR(mpk::errc::bad_object, mpk::List::open_named(name.name));
+    mpk::unlink(name.name);
+    say("dict");
+}
+
 // Pool tasks: plain functions, run in the workers.
 static std::int64_t square(std::int64_t x) { return x * x; }
 static double norm2(const Point& p) { return p.x * p.x + p.y * p.y; }
@@ -396,6 +448,7 @@ int main() {
         queue();
         pipe();
         arrays();
+        dict();
         pool();
         return 0;
     } catch (const std::exception& e) {

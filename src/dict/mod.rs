@@ -42,4 +42,8 @@ mod words;
 #[cfg(feature = "std")]
 mod owned;
 #[cfg(feature = "std")]
+pub(crate) use owned::Cursor;
+#[cfg(feature = "std")]
 pub use owned::{ContainerOptions, DictIter, SharedDict, SharedList, Value};
+#[cfg(feature = "std")]
+pub(crate) use words::Head;

@@ -232,6 +232,11 @@ impl SharedDict {
         Region::unlink(name)
     }
 
+    /// Keeps the name after this handle is dropped (C's named objects live until unlinked).
+    pub(crate) fn persist(&mut self) {
+        self.c.region.persist();
+    }
+
     /// `d[key] = value`.
     pub fn set<'k, 'v>(&self, key: impl Into<Item<'k>>, value: impl Into<Item<'v>>) -> Result<(), Error> {
         let (key, value) = (key.into(), value.into());
@@ -340,7 +345,8 @@ impl SharedDict {
     }
 
     /// C-style cursor step: `(key, value)` heads with their bytes in the buffers, or `None`
-    /// when done. The cursor moves only on success (a buffer too small → `MsgSize`).
+    /// when done. The cursor moves only when both fit (`Head::len` ≤ its buffer's length);
+    /// otherwise the heads say the sizes needed and the next call returns the same pair.
     pub(crate) fn next_into(
         &self,
         cursor: &mut Cursor,
@@ -354,10 +360,9 @@ impl SharedDict {
             Ok(Some((stamp, w.read_item(kat, kbuf)?, w.read_item(vat, vbuf)?)))
         })?;
         let Some((stamp, k, v)) = r else { return Ok(None) };
-        if k.len > kbuf.len() || v.len > vbuf.len() {
-            return Err(Error::MsgSize { needed: k.len.max(v.len) });
+        if k.len <= kbuf.len() && v.len <= vbuf.len() {
+            cursor.from = stamp + 1;
         }
-        cursor.from = stamp + 1;
         Ok(Some((k, v)))
     }
 
@@ -484,6 +489,11 @@ impl SharedList {
     /// Removes the name; processes that have the list open keep it.
     pub fn unlink(name: &str) -> Result<(), Error> {
         Region::unlink(name)
+    }
+
+    /// Keeps the name after this handle is dropped (C's named objects live until unlinked).
+    pub(crate) fn persist(&mut self) {
+        self.c.region.persist();
     }
 
     /// `l.append(item)`.

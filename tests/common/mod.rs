@@ -90,6 +90,8 @@ pub mod tutorial {
     /// The queue and the pipe examples.
     pub const QUEUED: &str = "[42, None, 'hello']\n";
     pub const POOL_MAP: &str = "[1, 4, 9]\n";
+    /// The Manager example: the dict and the list after the child changed them.
+    pub const MANAGER: &str = "{1: '1', '2': 2, 0.25: None}\n[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]\n";
 
     /// The lock example: ten processes' lines, in any order.
     pub fn check_lock(out: &str) {
