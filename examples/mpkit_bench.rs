@@ -1040,7 +1040,8 @@ fn list_ops(env: &Env) {
 
 /// `shm.kit_dict_2proc_mixed_per_op`: a dict of 1 M entries, 16-byte str keys and 16-byte bytes
 /// values; two processes each do n ops on random keys, 90% get, 10% set; ns per op per process
-/// (wall time from the start signal to the last child's end, over n). Also
+/// (wall time from the start signal to the last child's end, over n); `1proc_mixed` is the
+/// same with one process (what the lock and the sequence word cost under contention). Also
 /// `shm.kit_dict_1m_memory_ratio`: the region's resident bytes over the 32 MB payload.
 fn dict_2proc_mixed(env: &Env) {
     const ENTRIES: u64 = 1_000_000;
@@ -1061,37 +1062,39 @@ fn dict_2proc_mixed(env: &Env) {
     );
     println!("shm.kit_dict_1m_memory_ratio {:.4} x", used / payload);
     let n = env.scaled(1_000_000);
-    env.report("shm.kit_dict_2proc_mixed_per_op", "ns/op", || {
-        let t = Timing::new();
-        let kids: Vec<Process> = (0..2u64)
-            .map(|p| {
-                let (d, t) = (&d, &t);
-                spawn(move || {
-                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (p + 1);
-                    let mut bad = 0;
-                    t.wait_start();
-                    for _ in 0..n {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        let i = x % ENTRIES;
-                        let k = key(i);
-                        if x % 10 == 0 {
-                            d.set(k.as_str(), &val(i, 1 + p)[..]).expect("set");
-                        } else {
-                            match d.get(k.as_str()) {
-                                Ok(Some(mpkit::Value::Bytes(v))) if v.ends_with(format!("-{i:09}").as_bytes()) => {}
-                                _ => bad += 1,
+    for (name, procs) in [("shm.kit_dict_1proc_mixed_per_op", 1), ("shm.kit_dict_2proc_mixed_per_op", 2)] {
+        env.report(name, "ns/op", || {
+            let t = Timing::new();
+            let kids: Vec<Process> = (0..procs)
+                .map(|p| {
+                    let (d, t) = (&d, &t);
+                    spawn(move || {
+                        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (p + 1);
+                        let mut bad = 0;
+                        t.wait_start();
+                        for _ in 0..n {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            let i = x % ENTRIES;
+                            let k = key(i);
+                            if x % 10 == 0 {
+                                d.set(k.as_str(), &val(i, 1 + p)[..]).expect("set");
+                            } else {
+                                match d.get(k.as_str()) {
+                                    Ok(Some(mpkit::Value::Bytes(v))) if v.ends_with(format!("-{i:09}").as_bytes()) => {}
+                                    _ => bad += 1,
+                                }
                             }
                         }
-                    }
-                    t.finished(p as usize);
-                    bad
+                        t.finished(p as usize);
+                        bad
+                    })
                 })
-            })
-            .collect();
-        let t0 = t.start();
-        join_all(&kids);
-        (t.end(2) - t0) * 1e9 / n as f64
-    });
+                .collect();
+            let t0 = t.start();
+            join_all(&kids);
+            (t.end(procs as usize) - t0) * 1e9 / n as f64
+        });
+    }
 }
