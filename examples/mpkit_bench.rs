@@ -1045,11 +1045,21 @@ fn list_ops(env: &Env) {
 /// `shm.kit_dict_1m_memory_ratio`: the region's resident bytes over the 32 MB payload.
 fn dict_2proc_mixed(env: &Env) {
     const ENTRIES: u64 = 1_000_000;
-    let key = |i: u64| format!("key-{i:012}");
-    let val = |i: u64, round: u64| format!("val{round:03}-{i:09}").into_bytes();
+    // Keys and values made on the stack: the figure is the dict's, not the formatter's.
+    let key = |i: u64| {
+        let mut k = *b"key-000000000000";
+        digits(&mut k[4..], i);
+        k
+    };
+    let val = |i: u64, round: u64| {
+        let mut v = *b"val000-000000000";
+        digits(&mut v[3..6], round);
+        digits(&mut v[7..], i);
+        v
+    };
     let d = mpkit::SharedDict::new().expect("dict");
     for i in 0..ENTRIES {
-        d.set(key(i).as_str(), &val(i, 0)[..]).expect("fill");
+        d.set(as_str(&key(i)), &val(i, 0)[..]).expect("fill");
     }
     assert_eq!(key(0).len() + val(0, 0).len(), 32);
     let payload = ENTRIES as f64 * 32.0;
@@ -1079,10 +1089,10 @@ fn dict_2proc_mixed(env: &Env) {
                             let i = x % ENTRIES;
                             let k = key(i);
                             if x % 10 == 0 {
-                                d.set(k.as_str(), &val(i, 1 + p)[..]).expect("set");
+                                d.set(as_str(&k), &val(i, 1 + p)[..]).expect("set");
                             } else {
-                                match d.get(k.as_str()) {
-                                    Ok(Some(mpkit::Value::Bytes(v))) if v.ends_with(format!("-{i:09}").as_bytes()) => {}
+                                match d.get(as_str(&k)) {
+                                    Ok(Some(mpkit::Value::Bytes(v))) if v[7..] == val(i, 0)[7..] => {}
                                     _ => bad += 1,
                                 }
                             }
@@ -1097,4 +1107,16 @@ fn dict_2proc_mixed(env: &Env) {
             (t.end(procs as usize) - t0) * 1e9 / n as f64
         });
     }
+}
+
+/// Writes `n` as decimal digits, zero-padded to fill `out`.
+fn digits(out: &mut [u8], mut n: u64) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn as_str(b: &[u8]) -> &str {
+    std::str::from_utf8(b).expect("ascii")
 }
