@@ -34,6 +34,8 @@ pub mod item;
 mod list;
 #[cfg(feature = "std")]
 mod map;
+#[cfg(all(loom, feature = "std"))]
+mod model;
 #[cfg(feature = "std")]
 mod txn;
 #[cfg(feature = "std")]
@@ -43,3 +45,7 @@ mod words;
 mod owned;
 #[cfg(feature = "std")]
 pub use owned::{ContainerOptions, DictIter, SharedDict, SharedList, Value};
+
+#[cfg(all(loom, feature = "std"))]
+#[doc(hidden)]
+pub use model::ModelDict;
