@@ -992,7 +992,7 @@ fn list_ops(env: &Env) {
             l.reverse().expect("reverse");
         }
         let ns = t0.elapsed().as_nanos() as f64 / n as f64;
-        assert_eq!(l.get(0).expect("get"), mpkit::Value::Int(if n % 2 == 0 { 0 } else { 9 }));
+        assert_eq!(l.get(0).expect("get"), mpkit::Value::Int(if n.is_multiple_of(2) { 0 } else { 9 }));
         ns
     });
     env.report("shm.kit_list_append_per_op", "ns/op", || {
@@ -1088,7 +1088,7 @@ fn dict_2proc_mixed(env: &Env) {
                             x ^= x << 17;
                             let i = x % ENTRIES;
                             let k = key(i);
-                            if x % 10 == 0 {
+                            if x.is_multiple_of(10) {
                                 d.set(as_str(&k), &val(i, 1 + p)[..]).expect("set");
                             } else {
                                 match d.get(as_str(&k)) {

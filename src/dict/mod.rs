@@ -34,6 +34,8 @@ pub mod item;
 mod list;
 #[cfg(feature = "std")]
 mod map;
+#[cfg(all(loom, feature = "std"))]
+mod model;
 #[cfg(feature = "std")]
 mod txn;
 #[cfg(feature = "std")]
@@ -41,9 +43,13 @@ mod words;
 
 #[cfg(feature = "std")]
 mod owned;
-#[cfg(feature = "std")]
+#[cfg(all(feature = "ffi", not(loom)))]
 pub(crate) use owned::Cursor;
 #[cfg(feature = "std")]
 pub use owned::{ContainerOptions, DictIter, SharedDict, SharedList, Value};
-#[cfg(feature = "std")]
+#[cfg(all(feature = "ffi", not(loom)))]
 pub(crate) use words::Head;
+
+#[cfg(all(loom, feature = "std"))]
+#[doc(hidden)]
+pub use model::ModelDict;

@@ -31,7 +31,7 @@
 use super::words::Words;
 use crate::error::Error;
 use crate::lock::{Acquired, RawMutex};
-use crate::sync::{Deadline, Ordering, fence, spin_hint};
+use crate::sync::{Deadline, Ordering, death_point, fence, mutant, spin_hint};
 
 /// Word indices of the control block at the start of every container's words.
 pub(crate) mod at {
@@ -147,6 +147,9 @@ impl Store<'_> {
                 continue;
             }
             let r = f(self.w);
+            if mutant("dict_no_recheck") {
+                return r;
+            }
             // The fence orders the copy's loads before the re-check; it pairs with the Release
             // fence after the writer's odd store (a copy that saw any applied store sees SEQ moved).
             fence(Ordering::Acquire);
@@ -163,7 +166,7 @@ impl Store<'_> {
     /// Takes the lock, repairing after a dead holder.
     fn lock(&self) -> Result<(), Error> {
         if self.lock.lock_until(Deadline::FOREVER)? == Acquired::OwnerDied {
-            let r = self.repair();
+            let r = if mutant("dict_no_repair") { Ok(()) } else { self.repair() };
             self.lock.consistent()?;
             if let Err(e) = r {
                 self.lock.unlock()?;
@@ -192,7 +195,9 @@ fn apply(w: &Words, n: usize, pair: impl Fn(u64) -> Result<(u64, u64), Error>) -
     let seq = w.at(at::SEQ)?;
     let s = seq.load(Ordering::Relaxed);
     let odd = s | 1;
-    seq.store(odd, Ordering::Relaxed);
+    if !mutant("dict_no_seq") {
+        seq.store(odd, Ordering::Relaxed);
+    }
     // Release fence: readers that see any store below see SEQ odd (pairs with their Acquire fence).
     fence(Ordering::Release);
     for k in 0..n as u64 {
@@ -207,6 +212,9 @@ fn apply(w: &Words, n: usize, pair: impl Fn(u64) -> Result<(u64, u64), Error>) -
             w.store(i, v)?;
         } else {
             return Err(Error::BadObject); // never the control words
+        }
+        if k == 0 {
+            death_point("dict_applying"); // SEQ odd, the first pair stored, the rest not
         }
     }
     // Release: a reader that loads this value sees every store above.
@@ -310,6 +318,7 @@ impl<'w> Tx<'w> {
             self.set(head_at, block)?;
         }
         let pairs = &self.pairs[..self.n];
+        death_point("dict_prepared"); // prepared, nothing journaled: the operation did not happen
         if pairs.len() > 1 {
             for (k, &(i, v)) in pairs.iter().enumerate() {
                 self.w.store(at::JOURNAL + 2 * k as u64, i)?;
@@ -317,7 +326,7 @@ impl<'w> Tx<'w> {
             }
             // Release: a repairer that sees JLEN sees the pairs (pairs with its Acquire load).
             self.w.at(at::JLEN)?.store(pairs.len() as u64, Ordering::Release);
-            crate::sync::death_point("dict_committed");
+            death_point("dict_committed");
         }
         // One store needs no journal: it is the commit point itself.
         if !pairs.is_empty() {
