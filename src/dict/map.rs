@@ -45,6 +45,7 @@ struct Table {
 }
 
 impl Table {
+    #[inline]
     fn load(get: impl Fn(u64) -> Result<u64, Error>, w: &Words) -> Result<Table, Error> {
         let t = Table {
             idx: get(IDX)?,
@@ -71,10 +72,12 @@ enum Probe {
     Absent { slot: u64 },
 }
 
+#[inline]
 fn h32(key: &Item<'_>) -> u64 {
     key.key_hash() >> 32
 }
 
+#[inline]
 fn find(w: &Words, t: &Table, key: &Item<'_>, h: u64) -> Result<Probe, Error> {
     if t.icap == 0 {
         return Err(Error::BadObject);
@@ -112,6 +115,7 @@ pub(crate) mod read {
     use super::*;
 
     /// The value of `key`, its bytes copied into `buf` when they fit; `None` if absent.
+    #[inline]
     pub(crate) fn get(w: &Words, key: &Item<'_>, buf: &mut [u8]) -> Result<Option<Head>, Error> {
         let t = Table::load(|i| w.load(i), w)?;
         if t.count == 0 {

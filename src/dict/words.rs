@@ -116,6 +116,7 @@ impl Words {
     }
 
     /// The item encoded at `at`, as its header: kind, length in bytes (str/bytes), scalar bits.
+    #[inline]
     pub(crate) fn item_head(&self, at: u64) -> Result<Head, Error> {
         let h = self.load(at)?;
         let kind = ItemKind::from_u8(h as u8).ok_or(Error::BadObject)?;
@@ -151,6 +152,7 @@ impl Words {
 
     /// Copies the item at `at` out: its header, and its bytes into `buf` when they fit
     /// (`Head::len` says how many there are).
+    #[inline]
     pub(crate) fn read_item(&self, at: u64, buf: &mut [u8]) -> Result<Head, Error> {
         let head = self.item_head(at)?;
         if !is_scalar(head.kind) && head.len <= buf.len() {
@@ -172,11 +174,13 @@ pub(crate) struct Head {
 
 impl Head {
     /// Words the encoded item takes.
+    #[inline]
     pub(crate) fn words(&self) -> u64 {
         1 + if is_scalar(self.kind) { 1 } else { words_for(self.len) }
     }
 
     /// The item, for a scalar kind.
+    #[inline]
     pub(crate) fn scalar_item(&self) -> Option<Item<'static>> {
         Some(match self.kind {
             ItemKind::None => Item::None,
@@ -212,11 +216,13 @@ pub(crate) fn item_words(item: &Item<'_>) -> u64 {
     }
 }
 
+#[inline]
 fn is_scalar(kind: ItemKind) -> bool {
     !matches!(kind, ItemKind::Str | ItemKind::Bytes)
 }
 
 /// Word `k` of `item` encoded (module docs).
+#[inline]
 pub(crate) fn item_word(item: &Item<'_>, k: u64) -> u64 {
     let (kind, len, scalar) = split(item);
     let bytes = match item {
@@ -234,6 +240,7 @@ pub(crate) fn item_word(item: &Item<'_>, k: u64) -> u64 {
 }
 
 /// Kind, byte length and scalar bits of an item.
+#[inline]
 fn split(item: &Item<'_>) -> (ItemKind, usize, u64) {
     match *item {
         Item::None => (ItemKind::None, 0, 0),
