@@ -397,7 +397,8 @@ impl<Out: Pod> Drop for ImapUnordered<'_, Out> {
 
 /// mpi4py's `MPIPoolExecutor`, for Rust tasks: rank 0 submits, the other ranks
 /// [`serve`](Self::serve). Made collectively by every rank of `comm` (each makes its local pool
-/// here, once). Use it from one thread (it is not `Sync`).
+/// here, once). Use it from one thread (it is not `Sync`), and drop it before MPI is finalised
+/// (before rsmpi's `Universe`).
 ///
 /// [`submit`](Self::submit) queues a task and returns its [`Future`]; the queued tasks run as
 /// one distributed map (per task function) when a future's [`get`](Future::get) is called (or
