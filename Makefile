@@ -5,6 +5,8 @@
 #                              include/mpkit.h (+ mpkit.hpp), lib/pkgconfig/mpkit.pc,
 #                              lib/cmake/mpkit/mpkitConfig.cmake (+ version file): mpkit::mpkit
 #   make uninstall PREFIX=...  removes what install put there
+#   make mpi                   target/release/libmpkit_mpi.{a,so}: the MPI map (mpi/, needs mpicc);
+#                              the static library contains libmpkit; header include/mpkit_mpi.h
 #   make check                 installs into a temporary prefix and builds and runs
 #                              c-examples/pool_map.c three ways: pkg-config, pkg-config --static,
 #                              CMake find_package (CI runs it)
@@ -23,7 +25,7 @@ MAJOR    := $(firstword $(subst ., ,$(VERSION)))
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
 HEADERS  := include/mpkit.h $(wildcard include/mpkit.hpp)
 
-.PHONY: all lib install uninstall check clean
+.PHONY: all lib mpi install uninstall check clean
 all: lib
 
 # The SONAME follows the major version; src/ffi/exports.map keeps the exports to mpk_*.
@@ -31,6 +33,12 @@ LINK_ARGS := -C link-arg=-Wl,-soname,libmpkit.so.$(MAJOR) -C link-arg=-Wl,--vers
 
 lib:
 	$(CARGO) rustc --quiet --release --lib --target-dir $(TARGET) --crate-type staticlib,cdylib -- $(LINK_ARGS)
+
+# libmpkit_mpi: mpkit-mpi's C ABI, with libmpkit inside (link with mpicc); exports mpk_* only.
+MPI_LINK_ARGS := -C link-arg=-Wl,-soname,libmpkit_mpi.so.$(MAJOR) -C link-arg=-Wl,--version-script=$(CURDIR)/src/ffi/exports.map
+
+mpi:
+	$(CARGO) rustc --quiet --release -p mpkit-mpi --lib --target-dir $(TARGET) --crate-type staticlib,cdylib -- $(MPI_LINK_ARGS)
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/mpkit $(DESTDIR)$(INCDIR)
