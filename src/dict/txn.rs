@@ -309,9 +309,9 @@ impl<'w> Tx<'w> {
     }
 
     /// Journals the free-list pushes, publishes the journal, applies it, gives pages back.
-    fn commit(mut self) -> Result<(), Error> {
-        let frees = self.frees;
-        for &(block, n) in &frees[..self.nfree] {
+    fn commit(&mut self) -> Result<(), Error> {
+        for f in 0..self.nfree {
+            let (block, n) = self.frees[f];
             let head_at = at::FREE + class_of(n)?.0 as u64;
             let head = self.get(head_at)?;
             self.set(block, head)?;
@@ -335,7 +335,7 @@ impl<'w> Tx<'w> {
         if self.reset {
             self.w.discard(at::HEAP, self.w.len() - at::HEAP);
         } else {
-            for &(block, n) in &frees[..self.nfree] {
+            for &(block, n) in &self.frees[..self.nfree] {
                 let size = class_of(n)?.1;
                 if size >= DISCARD_WORDS {
                     self.w.discard(block + 1, size - 1); // word 0 holds the free-list link
@@ -346,16 +346,13 @@ impl<'w> Tx<'w> {
     }
 
     /// A failed operation: gives back what it allocated, changes nothing else.
-    fn abort(mut self) -> Result<(), Error> {
+    fn abort(&mut self) -> Result<(), Error> {
         self.n = 0;
         self.nfree = 0;
         self.reset = false;
-        let taken = self.taken;
-        for &(block, n) in &taken[..self.ntaken] {
-            if self.nfree == self.frees.len() {
-                break; // the rest leak (documented: at most until `clear`)
-            }
-            self.free(block, n)?;
+        for t in 0..self.ntaken.min(self.frees.len()) {
+            let (block, n) = self.taken[t];
+            self.free(block, n)?; // beyond `frees`, the rest leak (at most until `clear`)
         }
         self.commit()
     }
