@@ -472,18 +472,18 @@ fn futex_waitv_64(n: u64) -> f64 {
             reserved: u32,
         }
         let load = |k: u64| word(k).load(std::sync::atomic::Ordering::SeqCst);
-        let mut v: Vec<WaitV> = (0..64)
+        let v: Vec<WaitV> = (0..64)
             .map(|k| WaitV { val: load(k).into(), addr: word(k).as_ptr() as u64, flags: 2, reserved: 0 })
             .collect();
         ack.post();
-        // futex_waitv(waiters, 64, flags 0, no timeout, CLOCK_MONOTONIC); EAGAIN: reload, retry.
-        let waitv = |v: &[WaitV]| {
+        // futex_waitv(waiters, 64, flags 0, no timeout, CLOCK_MONOTONIC). The values were read
+        // before the ack, so EAGAIN means the child's bump already came: the round is over (a
+        // reload would sleep past it). Only EINTR waits again.
+        let waitv = || {
             // SAFETY: `v` holds 64 valid futex_waitv entries (FUTEX2_SIZE_U32 = 2, shared).
             unsafe { libc::syscall(libc::SYS_futex_waitv, v.as_ptr(), 64, 0, 0usize, libc::CLOCK_MONOTONIC) }
         };
-        while waitv(&v) < 0 {
-            v.iter_mut().enumerate().for_each(|(k, w)| w.val = load(k as u64).into());
-        }
+        while waitv() < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {}
         let t = monotonic_s(origin);
         if i >= warm {
             sum += t - stamp.get(0).expect("stamp");
