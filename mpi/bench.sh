@@ -25,9 +25,9 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(m
 CHUNK=$((TINY_N / 96))
 echo "== tiny map of $TINY_N items, 3 ranks (mpi4py: chunksize $CHUNK; mpkit-mpi: automatic, the same)"
 rate() { grep -o '[0-9]* tasks/s' | sed -n 1p | cut -d' ' -f1; }
-py_tiny=$(run 3 "${PY[@]}" tiny "$TINY_N" "$CHUNK" | tee /dev/stderr | rate)
-py_tiny1=$(run 3 "${PY[@]}" tiny "$TINY_N" 1 | tee /dev/stderr | rate)
-mk_tiny=$(run 3 "$BIN" tiny "$TINY_N" | tee /dev/stderr | rate)
+py_tiny=$(run 3 "${PY[@]}" tiny "$TINY_N" "$CHUNK" | tee >(cat >&2) | rate)
+py_tiny1=$(run 3 "${PY[@]}" tiny "$TINY_N" 1 | tee >(cat >&2) | rate)
+mk_tiny=$(run 3 "$BIN" tiny "$TINY_N" | tee >(cat >&2) | rate)
 ratio() { awk "BEGIN { printf \"%.1f\", $1 / $2 }"; }
 echo "tiny: mpkit-mpi Executor::map $mk_tiny tasks/s; mpi4py $py_tiny tasks/s at chunksize $CHUNK ($(ratio "$mk_tiny" "$py_tiny")x), $py_tiny1 at its default chunksize 1 ($(ratio "$mk_tiny" "$py_tiny1")x)"
 
@@ -37,6 +37,6 @@ run 3 "$BIN" heavy "$HEAVY_N" "$PY_ROUNDS" 2
 
 echo "== mpkit-mpi heavy map of $HEAVY_N items of burn($ROUNDS): 1 rank x 1 worker, then 2 ranks x 1 worker"
 secs() { grep -o '[0-9.]* s,' | sed -n 1p | cut -d' ' -f1; }
-t1=$(run 1 "$BIN" heavy "$HEAVY_N" "$ROUNDS" 1 | tee /dev/stderr | secs)
-t2=$(run 2 "$BIN" heavy "$HEAVY_N" "$ROUNDS" 1 | tee /dev/stderr | secs)
+t1=$(run 1 "$BIN" heavy "$HEAVY_N" "$ROUNDS" 1 | tee >(cat >&2) | secs)
+t2=$(run 2 "$BIN" heavy "$HEAVY_N" "$ROUNDS" 1 | tee >(cat >&2) | secs)
 echo "speed-up 2 ranks x 1 worker over 1 rank x 1 worker (Executor::map): $(awk "BEGIN { printf \"%.2f\", $t1 / $t2 }")x"

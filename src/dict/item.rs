@@ -239,7 +239,8 @@ fn int_float_cmp(i: i64, f: f64) -> Ordering {
 /// CPython's `long_hash` for an i64: the absolute value modulo 2^61 − 1 with the sign, -1 → -2
 /// (-1 is CPython's error return).
 fn hash_int(n: i64) -> i64 {
-    let r = (n.unsigned_abs() % MODULUS) as i64;
+    let u = n.unsigned_abs();
+    let r = if u < MODULUS { u } else { u % MODULUS } as i64; // most ints need no division
     let h = if n < 0 { -r } else { r };
     if h == -1 { -2 } else { h }
 }

@@ -18,7 +18,7 @@ use crate::sync::AtomicU64;
 #[derive(Copy, Clone, Debug)]
 pub struct ContainerOptions {
     /// Bytes of address space reserved (pages are committed when touched); the most the
-    /// container can ever hold, control block included. Default 1 GiB; at least 64 KiB.
+    /// container can ever hold, control block included. Default 1 GiB; 64 KiB to 32 GiB.
     pub reserve: usize,
 }
 
@@ -143,8 +143,8 @@ struct Container {
 
 impl Container {
     fn create(kind: Kind, magic: u64, opts: &ContainerOptions, name: Option<&str>) -> Result<Container, Error> {
-        if opts.reserve < 1 << 16 {
-            return Err(Error::Inval);
+        if !(1 << 16..=1 << 35).contains(&opts.reserve) {
+            return Err(Error::Inval); // offsets are 32-bit word indices: at most 32 GiB
         }
         let payload_len = opts.reserve / 8 * 8;
         let region = Region::build(kind, [payload_len as u64, 0, 0, 0], payload_len, name, |_| {})?;

@@ -230,39 +230,54 @@ fn journal_pair(w: &Words, k: u64) -> Result<(u64, u64), Error> {
     Ok((w.load(at::JOURNAL + 2 * k)?, w.load(at::JOURNAL + 2 * k + 1)?))
 }
 
-/// One writer's operation in the making (module docs).
+/// One writer's operation in the making (module docs). Its journal pairs are written straight
+/// into the region's journal (only the lock holder writes there, and nobody reads them before
+/// `JLEN` says so); blocks are `block << 32 | words` (a region has fewer than 2^32 words).
 pub(crate) struct Tx<'w> {
     pub(crate) w: &'w Words,
-    pairs: [(u64, u64); JMAX],
-    n: usize,
-    frees: [(u64, u64); 8],
+    /// Pairs in the journal so far.
+    n: u64,
+    frees: [u64; 8],
     nfree: usize,
     /// Blocks allocated, to give back if the operation fails (the first 8; any more leak).
-    taken: [(u64, u64); 8],
+    taken: [u64; 8],
     ntaken: usize,
     reset: bool,
 }
 
 impl<'w> Tx<'w> {
     fn new(w: &'w Words) -> Tx<'w> {
-        Tx { w, pairs: [(0, 0); JMAX], n: 0, frees: [(0, 0); 8], nfree: 0, taken: [(0, 0); 8], ntaken: 0, reset: false }
+        Tx { w, n: 0, frees: [0; 8], nfree: 0, taken: [0; 8], ntaken: 0, reset: false }
+    }
+
+    /// The journal index of the pair for word `i`, if this operation has one.
+    fn pending(&self, i: u64) -> Result<Option<u64>, Error> {
+        for k in (0..self.n).rev() {
+            if self.w.load(at::JOURNAL + 2 * k)? == i {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
     }
 
     /// Word `i` as this operation will leave it (its own journaled stores included).
     pub(crate) fn get(&self, i: u64) -> Result<u64, Error> {
-        match self.pairs[..self.n].iter().rev().find(|p| p.0 == i) {
-            Some(&(_, v)) => Ok(v),
+        match self.pending(i)? {
+            Some(k) => self.w.load(at::JOURNAL + 2 * k + 1),
             None => self.w.load(i),
         }
     }
 
     /// Journals the store `word i = v` (readers see it at commit).
     pub(crate) fn set(&mut self, i: u64, v: u64) -> Result<(), Error> {
-        if let Some(p) = self.pairs[..self.n].iter_mut().find(|p| p.0 == i) {
-            p.1 = v;
-            return Ok(());
+        if let Some(k) = self.pending(i)? {
+            return self.w.store(at::JOURNAL + 2 * k + 1, v);
         }
-        *self.pairs.get_mut(self.n).ok_or(Error::State)? = (i, v);
+        if self.n == JMAX as u64 {
+            return Err(Error::State);
+        }
+        self.w.store(at::JOURNAL + 2 * self.n, i)?;
+        self.w.store(at::JOURNAL + 2 * self.n + 1, v)?;
         self.n += 1;
         Ok(())
     }
@@ -286,7 +301,7 @@ impl<'w> Tx<'w> {
             top
         };
         if let Some(t) = self.taken.get_mut(self.ntaken) {
-            *t = (block, n);
+            *t = block << 32 | n;
             self.ntaken += 1;
         }
         Ok(block)
@@ -295,7 +310,7 @@ impl<'w> Tx<'w> {
     /// Frees the `n`-word block at `at` when the operation commits.
     pub(crate) fn free(&mut self, at: u64, n: u64) -> Result<(), Error> {
         class_of(n)?;
-        *self.frees.get_mut(self.nfree).ok_or(Error::State)? = (at, n);
+        *self.frees.get_mut(self.nfree).ok_or(Error::State)? = at << 32 | n;
         self.nfree += 1;
         Ok(())
     }
@@ -311,31 +326,27 @@ impl<'w> Tx<'w> {
     /// Journals the free-list pushes, publishes the journal, applies it, gives pages back.
     fn commit(&mut self) -> Result<(), Error> {
         for f in 0..self.nfree {
-            let (block, n) = self.frees[f];
+            let (block, n) = (self.frees[f] >> 32, self.frees[f] & 0xffff_ffff);
             let head_at = at::FREE + class_of(n)?.0 as u64;
             let head = self.get(head_at)?;
             self.set(block, head)?;
             self.set(head_at, block)?;
         }
-        let pairs = &self.pairs[..self.n];
-        death_point("dict_prepared"); // prepared, nothing journaled: the operation did not happen
-        if pairs.len() > 1 {
-            for (k, &(i, v)) in pairs.iter().enumerate() {
-                self.w.store(at::JOURNAL + 2 * k as u64, i)?;
-                self.w.store(at::JOURNAL + 2 * k as u64 + 1, v)?;
-            }
+        death_point("dict_prepared"); // prepared, nothing committed: the operation did not happen
+        if self.n > 1 {
             // Release: a repairer that sees JLEN sees the pairs (pairs with its Acquire load).
-            self.w.at(at::JLEN)?.store(pairs.len() as u64, Ordering::Release);
+            self.w.at(at::JLEN)?.store(self.n, Ordering::Release);
             death_point("dict_committed");
         }
-        // One store needs no journal: it is the commit point itself.
-        if !pairs.is_empty() {
-            apply(self.w, pairs.len(), |k| Ok(pairs[k as usize]))?;
+        // One store needs no commit record: it is the commit point itself.
+        if self.n > 0 {
+            apply(self.w, self.n as usize, |k| journal_pair(self.w, k))?;
         }
         if self.reset {
             self.w.discard(at::HEAP, self.w.len() - at::HEAP);
         } else {
-            for &(block, n) in &self.frees[..self.nfree] {
+            for &f in &self.frees[..self.nfree] {
+                let (block, n) = (f >> 32, f & 0xffff_ffff);
                 let size = class_of(n)?.1;
                 if size >= DISCARD_WORDS {
                     self.w.discard(block + 1, size - 1); // word 0 holds the free-list link
@@ -351,7 +362,7 @@ impl<'w> Tx<'w> {
         self.nfree = 0;
         self.reset = false;
         for t in 0..self.ntaken.min(self.frees.len()) {
-            let (block, n) = self.taken[t];
+            let (block, n) = (self.taken[t] >> 32, self.taken[t] & 0xffff_ffff);
             self.free(block, n)?; // beyond `frees`, the rest leak (at most until `clear`)
         }
         self.commit()
