@@ -25,6 +25,7 @@
 //! | [`pipe()`] → `(`[`Conn`]`, Conn)`: [`send`](Conn::send), [`recv`](Conn::recv), [`poll`](Conn::poll), [`close`](Conn::close) | `Pipe(duplex)` → `send/recv/poll/close`, `EOFError` | `mpk_pipe_create`, `mpk_conn_*` |
 //! | [`Pool`]: [`map`](Pool::map), [`map_async`](Pool::map_async), [`starmap`](Pool::starmap), [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`apply`](Pool::apply), [`apply_async`](Pool::apply_async), [`close`](Pool::close), [`join`](Pool::join), [`terminate`](Pool::terminate); [`PoolOptions`] (`initializer`, `maxtasksperchild`) | `Pool(n)`: `map`, `map_async`, `starmap`, `imap`, `imap_unordered`, `apply`, `apply_async`, `close/join/terminate`, `initializer`, `maxtasksperchild` | `mpk_pool_*`, `mpk_iter_*` |
 //! | [`AsyncResult`]: [`get`](AsyncResult::get), [`wait`](AsyncResult::wait), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful); [`MapAsync`], [`Imap`](pool::Imap) | `AsyncResult`, `MapResult`: `get(timeout)/wait/ready/successful`; the `imap` iterators | `mpk_async_*` |
+//! | [`SharedDict`], [`SharedList`]: items ([`dict::item::Item`], [`Value`]) with Python's equality and repr; insertion-ordered iteration; in shared memory, no server | `Manager().dict()`, `Manager().list()` | `mpk_dict_*`, `mpk_list_*`, `mpk_item_*` |
 //! | Beyond Python: per-task time limits ([`PoolOptions::task_timeout`], [`Pool::apply_async_timeout`]) and [`AsyncResult::cancel`] | none | `task_timeout_ms`, `mpk_pool_apply_async_timeout`, `mpk_async_cancel` |
 //!
 //! # Example
