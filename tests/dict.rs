@@ -378,3 +378,78 @@ fn four_processes_write_and_read_at_once() {
     all.sort();
     assert_eq!(all, (0..4 * PER).collect::<Vec<_>>(), "nothing lost, nothing duplicated");
 }
+
+#[test]
+fn a_corrupt_region_gives_errors_never_a_crash() {
+    // Garbage over everything after the lock (the control block, tables, blocks): every call
+    // returns a value or an error; nothing reads or writes outside the mapping.
+    let mut rng = Rng(0xdead_beef);
+    let mut opened = 0;
+    for round in 0..200 {
+        let name = format!("/mpkit-dict-corrupt-{}-{round}", std::process::id());
+        let d = SharedDict::create_named(&name, &ContainerOptions { reserve: 1 << 16 }).unwrap();
+        for k in 0..50 {
+            d.set(k, "v".repeat(k as usize).as_str()).unwrap();
+        }
+        let path = format!("/dev/shm{name}");
+        let mut bytes = std::fs::read(&path).unwrap();
+        // The region header (64 bytes) and the lock (64) stay; some words of the rest change.
+        for _ in 0..1 + rng.below(64) {
+            let at = 128 + 8 * rng.below(((bytes.len() - 128) / 8) as u64) as usize;
+            let v = match rng.below(3) {
+                0 => rng.next(),
+                1 => rng.below(1 << 16),
+                _ => 0,
+            };
+            bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(d) = SharedDict::open_named(&name) {
+            opened += 1;
+            for k in 0..60 {
+                let _ = d.get(k);
+                let _ = d.set(k, k);
+                let _ = d.del(k + 1);
+            }
+            let _ = d.iter().take(1000).count();
+            let _ = d.repr();
+            let _ = d.clear();
+        }
+        drop(d); // the creator's handle removes the name
+    }
+    assert!(opened >= 100, "only {opened} of 200 corrupted dicts opened: the test exercises too little");
+}
+
+#[test]
+fn a_corrupt_list_gives_errors_never_a_crash() {
+    let mut rng = Rng(0xfeed_f00d);
+    let mut opened = 0;
+    for round in 0..200 {
+        let name = format!("/mpkit-list-corrupt-{}-{round}", std::process::id());
+        let l = SharedList::create_named(&name, &ContainerOptions { reserve: 1 << 16 }).unwrap();
+        for k in 0..50 {
+            l.append("v".repeat(k).as_str()).unwrap();
+            l.append(k as i64).unwrap();
+        }
+        let path = format!("/dev/shm{name}");
+        let mut bytes = std::fs::read(&path).unwrap();
+        for _ in 0..1 + rng.below(64) {
+            let at = 128 + 8 * rng.below(((bytes.len() - 128) / 8) as u64) as usize;
+            let v = if rng.below(2) == 0 { rng.next() } else { rng.below(1 << 16) };
+            bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(l) = SharedList::open_named(&name) {
+            opened += 1;
+            for i in -5..120 {
+                let _ = l.get(i);
+                let _ = l.set(i, i);
+            }
+            let _ = (l.index(3), l.remove("vvv"), l.insert(7, "x"), l.pop(-1), l.pop(0));
+            let _ = (l.reverse(), l.sort(), l.to_vec(), l.repr(), l.extend(&[Item::Int(1)]));
+            let _ = l.clear();
+        }
+        drop(l);
+    }
+    assert!(opened >= 100, "only {opened} of 200 corrupted lists opened");
+}

@@ -153,6 +153,9 @@ pub(crate) mod read {
             if stamp >= end {
                 break;
             }
+            if stamp < from {
+                continue; // only in a corrupt region (stamps out of order): never go back
+            }
             let block = w.load(t.ent + 2 * e)? & 0xffff_ffff;
             if block != 0 {
                 let k = w.item_head(block)?.words();
@@ -285,6 +288,9 @@ pub(crate) mod write {
             let w0 = w.load(t.ent + 2 * e)?;
             if w0 & 0xffff_ffff == 0 {
                 continue;
+            }
+            if n == ecap {
+                return Err(Error::BadObject); // more live entries than the count says: corrupt
             }
             w.store(ent + 2 * n, w0)?;
             w.store(ent + 2 * n + 1, w.load(t.ent + 2 * e + 1)?)?;
