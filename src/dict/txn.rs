@@ -25,8 +25,9 @@
 //! a writer ran meanwhile and the copy may be torn, so it retries. Prepare-step stores go to
 //! unreachable memory and need no `SEQ` bump; a reader that still holds an older state sees
 //! `SEQ` moved. Every offset a reader follows is bounds-checked (`Words`), so a torn copy
-//! fails or retries, never faults. After `OPTIMISTIC` tries (a writer keeps winning, or one
-//! died between the odd and even store) the reader takes the lock, repairing if needed.
+//! fails or retries, never faults. After `SPINS` spins on an odd `SEQ` (a writer died between
+//! the odd and the even store, or is descheduled there) or `COPIES` copies spoilt by writers, the
+//! reader takes the lock, repairing if needed.
 
 use super::words::Words;
 use crate::error::Error;
@@ -63,8 +64,11 @@ pub(crate) const JMAX: usize = 24;
 pub(crate) const NCLASS: usize = 64 + 26;
 /// A journal pair with this bit in its word index zeroes `value` words from the index on.
 const ZERO_RANGE: u64 = 1 << 63;
-/// Optimistic read attempts before a reader takes the lock.
-const OPTIMISTIC: u32 = if cfg!(loom) { 2 } else { 4096 };
+/// Spins on an odd `SEQ` (a writer applying: a few stores) before a reader takes the lock.
+const SPINS: u32 = if cfg!(loom) { 2 } else { 4096 };
+/// Copies spoilt by a writer before a reader takes the lock: a large copy (a whole list) under
+/// steady writes would otherwise be redone thousands of times.
+const COPIES: u32 = if cfg!(loom) { 2 } else { 16 };
 /// Freed blocks at least this large give their pages back (`MADV_REMOVE`).
 const DISCARD_WORDS: u64 = 8192;
 
@@ -139,10 +143,12 @@ impl Store<'_> {
     /// Runs the read `f` lock-free, retrying until it saw one consistent state (module docs).
     pub(crate) fn read<R>(&self, mut f: impl FnMut(&Words) -> Result<R, Error>) -> Result<R, Error> {
         let seq = self.w.at(at::SEQ)?;
-        for _ in 0..OPTIMISTIC {
+        let (mut spins, mut copies) = (0, 0);
+        while spins < SPINS && copies < COPIES {
             // Acquire pairs with the Release store that made SEQ even: the state it ends is visible.
             let s = seq.load(Ordering::Acquire);
             if s & 1 == 1 {
+                spins += 1;
                 spin_hint();
                 continue;
             }
@@ -156,6 +162,7 @@ impl Store<'_> {
             if seq.load(Ordering::Relaxed) == s {
                 return r;
             }
+            copies += 1;
         }
         self.lock()?;
         let r = f(self.w);
