@@ -49,6 +49,7 @@ expect "$out" \
     "ok death: the worker that died on item 123456 reported (WorkerDied) on every rank" \
     "ok imap: 100000 results streamed to rank 0, each once" \
     "ok executor: submit/get, map and a failed future on rank 0, the other ranks serving" \
+    "ok bad input: a NULL task is MPK_ERR_NULL on every rank; NULL out-parameters are accepted" \
     "all MPI checks passed (all)"
 
 say "mpirun -n 3: a rank killed mid-map ends the job (non-zero), nobody hangs"

@@ -125,6 +125,34 @@ fn main() {
             Err(e) => check(rank, "heavy", false, e.to_string()),
         }
     }
+    if all || which == "bad" {
+        // Bad input every rank passes alike (so none is left waiting for another): a NULL task
+        // is MPK_ERR_NULL before any MPI call; mpk_mpi_last_failure takes NULL out-parameters.
+        // SAFETY: no task, no buffers (n = 0); the call must refuse before touching anything.
+        let st = unsafe {
+            mpkit_mpi::ffi::mpk_mpi_map(
+                core::ptr::null(),
+                None,
+                core::ptr::null_mut(),
+                core::ptr::null(),
+                8,
+                0,
+                core::ptr::null_mut(),
+                8,
+                0,
+                core::ptr::null(),
+            )
+        };
+        // SAFETY: NULL out-parameters are allowed.
+        let last = unsafe {
+            mpkit_mpi::ffi::mpk_mpi_last_failure(core::ptr::null_mut(), core::ptr::null_mut(), core::ptr::null_mut())
+        };
+        let ok = st == mpkit::ffi::MPK_ERR_NULL && last == mpkit::ffi::MPK_OK;
+        check(rank, "bad input", ok, format!("map status {st}, last_failure status {last}"));
+        if rank == 0 {
+            println!("ok bad input: a NULL task is MPK_ERR_NULL on every rank; NULL out-parameters are accepted");
+        }
+    }
     if all || which == "failure" {
         let items: Vec<u64> = if rank == 0 { (0..1_000_000).collect() } else { Vec::new() };
         // The Rust path: a panic is TaskFailed(101).
